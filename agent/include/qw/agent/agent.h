@@ -1,0 +1,35 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qw/options.h"
+
+namespace qw::agent {
+
+struct AgentConfig {
+  std::string cluster_name = "default";
+  std::string node_name;  // default: host name
+  std::string aggregator = "ws://127.0.0.1:9479/v1/stream";
+  std::string token_file;
+  std::string etcd_endpoint = "http://127.0.0.1:2379";
+  std::string etcd_cacert, etcd_cert, etcd_key;
+  std::string failure_domain;
+  std::string procfs_root = "/proc";
+  std::chrono::milliseconds fast_interval{1000};
+  std::chrono::milliseconds etcd_timeout{800};
+  std::chrono::milliseconds backoff_base{500};
+  std::chrono::milliseconds backoff_cap{30000};
+  int64_t spool_max_bytes = 1 << 20;
+  std::string log_level = "info";
+  bool print_config = false;
+};
+
+void registerOptions(Options& opts, AgentConfig* cfg);
+// Checks values that parse but make no sense together. Returns an error message or "".
+std::string validate(const AgentConfig& cfg);
+// Runs until SIGINT/SIGTERM. Returns the process exit code.
+int runAgent(const AgentConfig& cfg);
+
+}  // namespace qw::agent

@@ -1,0 +1,180 @@
+#include "qw/agent/agent.h"
+
+#include <sys/timex.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "qw/agent/etcd_sampler.h"
+#include "qw/agent/spool.h"
+#include "qw/agent/uplink.h"
+#include "qw/fs_util.h"
+#include "qw/http_client.h"
+#include "qw/log.h"
+#include "qw/time_util.h"
+#include "qw/token.h"
+#include "qw/version.h"
+
+namespace qw::agent {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+void registerOptions(Options& o, AgentConfig* c) {
+  o.addString("cluster-name", "Name of the etcd cluster this node belongs to.", &c->cluster_name);
+  o.addString("node-name", "This node's name (default: host name).", &c->node_name);
+  o.addString("aggregator", "Aggregator stream URL (ws:// or wss://).", &c->aggregator);
+  o.addString("token-file", "File holding the bearer token for the aggregator (mode 0600).",
+              &c->token_file);
+  o.addString("etcd-endpoint", "Client URL of the local etcd member.", &c->etcd_endpoint);
+  o.addString("etcd-cacert", "CA file to verify etcd's server certificate (https).", &c->etcd_cacert);
+  o.addString("etcd-cert", "Client certificate for etcd (with --client-cert-auth).", &c->etcd_cert);
+  o.addString("etcd-key", "Key of the client certificate for etcd.", &c->etcd_key);
+  o.addString("failure-domain", "Failure domain of this node (power supply, switch, rack).",
+              &c->failure_domain);
+  o.addString("procfs-root", "Where procfs is mounted (tests hand a fixture tree).", &c->procfs_root);
+  o.addDuration("fast-interval", "Interval of the cheap probes (status, health, members, alarms).",
+                &c->fast_interval, 100ms, 1h);
+  o.addDuration("etcd-timeout", "Deadline of each call to etcd.", &c->etcd_timeout, 50ms, 60s);
+  o.addDuration("reconnect-base", "First reconnect backoff ceiling (full jitter).", &c->backoff_base,
+                10ms, 1h);
+  o.addDuration("reconnect-max", "Largest reconnect backoff ceiling.", &c->backoff_cap, 10ms, 24h);
+  o.addInt("spool-max-bytes", "Budget of unacknowledged batches; the oldest are dropped beyond it.",
+           &c->spool_max_bytes, 4096, int64_t{1} << 32);
+  o.addString("log-level", "trace, debug, info, warn or error.", &c->log_level);
+  o.addFlag("print-config", "Print the resolved configuration and exit.", &c->print_config);
+}
+
+std::string validate(const AgentConfig& c) {
+  auto agg = parseUrl(c.aggregator);
+  if (!agg || (agg->scheme != "ws" && agg->scheme != "wss"))
+    return "--aggregator must be a ws:// or wss:// URL, got '" + c.aggregator + "'";
+  auto etcd = parseUrl(c.etcd_endpoint);
+  if (!etcd || (etcd->scheme != "http" && etcd->scheme != "https"))
+    return "--etcd-endpoint must be an http:// or https:// URL, got '" + c.etcd_endpoint + "'";
+  if (c.etcd_cert.empty() != c.etcd_key.empty())
+    return "--etcd-cert and --etcd-key go together";
+  if (c.backoff_cap < c.backoff_base) return "--reconnect-max must not be below --reconnect-base";
+  if (c.etcd_timeout >= c.fast_interval * 4)
+    return "--etcd-timeout should be well below 4 x --fast-interval";
+  return "";
+}
+
+namespace {
+
+bool clockSynced() {
+  struct timex tx {};
+  // adjtimex returns TIME_ERROR while the kernel considers the clock unsynchronised.
+  return adjtimex(&tx) != TIME_ERROR;
+}
+
+}  // namespace
+
+int runAgent(const AgentConfig& cfg) {
+  auto log = qw::logger("agent");
+  std::string token;
+  std::shared_ptr<net::ssl::context> etcd_tls, agg_tls;
+  try {
+    if (!cfg.token_file.empty()) token = readTokenFile(cfg.token_file);
+    if (parseUrl(cfg.etcd_endpoint)->tls())
+      etcd_tls = makeClientTls(cfg.etcd_cacert, cfg.etcd_cert, cfg.etcd_key);
+    if (parseUrl(cfg.aggregator)->tls()) agg_tls = makeClientTls("", "", "");
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+
+  net::io_context ioc(1);
+  Spool spool(static_cast<size_t>(cfg.spool_max_bytes));
+
+  qw::wire::Hello hello;
+  hello.set_cluster_name(cfg.cluster_name);
+  hello.set_node_name(cfg.node_name.empty() ? hostName() : cfg.node_name);
+  hello.set_agent_version(qw::kVersion);
+  hello.set_instance_id(randomHexId());
+  if (auto b = readFile(cfg.procfs_root + "/sys/kernel/random/boot_id")) {
+    std::string id = *b;
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    hello.set_boot_id(id);
+  }
+  hello.set_failure_domain(cfg.failure_domain);
+  hello.set_etcd_flavor("etcd");
+  hello.set_protocol_version(1);
+
+  UplinkConfig ucfg;
+  ucfg.url = *parseUrl(cfg.aggregator);
+  ucfg.token = token;
+  ucfg.tls = agg_tls;
+  ucfg.backoff_base = cfg.backoff_base;
+  ucfg.backoff_cap = cfg.backoff_cap;
+  auto uplink = std::make_shared<Uplink>(ioc.get_executor(), ucfg, spool, hello);
+
+  EtcdSampler etcd({*parseUrl(cfg.etcd_endpoint), etcd_tls, cfg.etcd_timeout});
+  SystemClock clock;
+  bool stopping = false;
+  net::steady_timer tick(ioc);
+
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        uint64_t cycle = 0, etcd_errors = 0;
+        std::string last_etcd_state;
+        auto next = std::chrono::steady_clock::now();
+        while (!stopping) {
+          qw::wire::Batch batch;
+          auto* s = batch.add_samples();
+          s->set_cycle(++cycle);
+          s->set_ts_unix_ms(clock.wallMs());
+          s->set_clock_synced(clockSynced());
+          std::string err = co_await etcd.sample(s->mutable_etcd());
+          if (!err.empty()) {
+            ++etcd_errors;
+            auto* e = s->add_errors();
+            e->set_sampler("etcd");
+            e->set_count(etcd_errors);
+            e->set_last_error(err);
+          }
+          // Log transitions, not every cycle.
+          std::string state = s->etcd().reachable() ? "reachable" : s->etcd().error();
+          if (state != last_etcd_state) {
+            if (s->etcd().reachable())
+              log->info("etcd {} reachable (member {})", cfg.etcd_endpoint,
+                        hex64(s->etcd().member_id()));
+            else
+              log->warn("etcd {} unreachable: {}", cfg.etcd_endpoint, state);
+            last_etcd_state = state;
+          }
+          spool.push(std::move(batch));
+          uplink->notify();
+          next += cfg.fast_interval;
+          auto now = std::chrono::steady_clock::now();
+          if (next < now) next = now;  // a slow cycle skips ticks instead of bursting
+          tick.expires_at(next);
+          boost::system::error_code ec;
+          co_await tick.async_wait(net::redirect_error(net::use_awaitable, ec));
+        }
+      },
+      net::detached);
+
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    log->info("signal {}: stopping ({} batches unacknowledged)", sig, spool.size());
+    stopping = true;
+    tick.cancel();
+    uplink->stop();
+    ioc.stop();
+  });
+
+  log->info("quorumwatch-agent {} node {} cluster {}: etcd {}, aggregator {}", qw::kVersion,
+            hello.node_name(), cfg.cluster_name, cfg.etcd_endpoint, cfg.aggregator);
+  uplink->start();
+  ioc.run();
+  return 0;
+}
+
+}  // namespace qw::agent

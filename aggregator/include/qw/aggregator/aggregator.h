@@ -1,0 +1,27 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "qw/options.h"
+
+namespace qw::aggregator {
+
+struct AggregatorConfig {
+  std::string listen = "127.0.0.1:9479";
+  std::string db = "/var/lib/quorumwatch/aggregator.db";
+  std::string token_file;
+  std::string cluster_name = "default";
+  std::string durability = "normal";  // normal | full
+  std::chrono::milliseconds stale_after{5000};
+  int64_t max_apply_lag = 5000;
+  int64_t max_agents = 256;
+  int64_t max_frame_bytes = 1 << 20;
+  std::string log_level = "info";
+};
+
+void registerOptions(Options& o, AggregatorConfig* c);
+std::string validate(const AggregatorConfig& c);
+int runAggregator(const AggregatorConfig& c);
+
+}  // namespace qw::aggregator

@@ -1,0 +1,58 @@
+#pragma once
+// In-memory picture of the cluster: what each node last reported, and etcd's membership.
+// Updated after each committed batch; read by the API and the cluster view.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sample.pb.h"
+
+namespace qw::aggregator {
+
+struct NodeState {
+  std::string name;
+  std::string cluster_name;
+  std::string instance_id;
+  std::string agent_version;
+  std::string failure_domain;
+  std::string boot_id;
+  bool connected = false;
+  int64_t last_seen_wall_ms = 0;    // receive time of the newest sample
+  int64_t last_seen_steady_ms = -1; // -1: never seen by this process (loaded from the database)
+  bool has_sample = false;
+  qw::wire::NodeSample latest;
+  uint64_t last_seq = 0;
+  uint64_t backlog = 0;
+  uint64_t dropped = 0;
+  uint64_t member_id = 0;  // etcd member this node runs (0: not known yet)
+};
+
+struct MemberInfo {
+  uint64_t id = 0;
+  std::string name;
+  bool is_learner = false;
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;
+};
+
+class Hub {
+ public:
+  NodeState& node(const std::string& name);
+  const NodeState* findNode(const std::string& name) const;
+  const std::map<std::string, NodeState>& nodes() const { return nodes_; }
+  const std::map<uint64_t, MemberInfo>& members() const { return members_; }
+
+  // Applies one committed sample of `node` received at (wall, steady) ms. Returns true when the
+  // membership changed (so the caller persists it).
+  bool applySample(const std::string& node, const qw::wire::NodeSample& s, int64_t wall_ms,
+                   int64_t steady_ms);
+  void setMembers(std::map<uint64_t, MemberInfo> m) { members_ = std::move(m); }
+
+ private:
+  std::map<std::string, NodeState> nodes_;
+  std::map<uint64_t, MemberInfo> members_;
+  uint64_t members_term_ = 0;  // raft term of the member list we keep
+};
+
+}  // namespace qw::aggregator

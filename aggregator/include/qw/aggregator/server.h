@@ -1,0 +1,85 @@
+#pragma once
+// The aggregator's one port: WebSocket ingest at /v1/stream, the JSON API, /healthz and the page.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "qw/aggregator/cluster_view.h"
+#include "qw/aggregator/hub.h"
+#include "qw/aggregator/store.h"
+#include "qw/time_util.h"
+
+namespace qw::aggregator {
+
+struct ServerConfig {
+  std::string token;               // empty: no token (loopback only)
+  bool allow_no_token = true;      // false when listening beyond loopback without a token
+  size_t max_frame_bytes = 1 << 20;
+  size_t max_agents = 256;
+  std::chrono::milliseconds idle_timeout{30000};
+  ViewConfig view;
+};
+
+struct Counters {
+  uint64_t batches_stored = 0;
+  uint64_t batches_duplicate = 0;
+  uint64_t samples_stored = 0;
+  uint64_t commit_errors = 0;
+  uint64_t bad_frames = 0;
+  uint64_t auth_failures = 0;
+  uint64_t transactions = 0;
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg,
+         const Clock& clock);
+  ~Server();
+  // Binds and starts accepting. Returns the bound endpoint. Throws on bind failure.
+  boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& ep);
+  // Stops accepting, closes agent sessions, commits what is pending.
+  void shutdown();
+  const Counters& counters() const { return counters_; }
+
+  class AgentConn;
+
+ private:
+  struct Pending {
+    std::weak_ptr<AgentConn> conn;
+    std::string instance_id;
+    std::string node;
+    qw::wire::Batch batch;
+    int64_t recv_wall_ms;
+  };
+  boost::asio::awaitable<void> acceptLoop();
+  boost::asio::awaitable<void> handleConnection(boost::asio::ip::tcp::socket sock);
+  void enqueue(Pending p);
+  void flush();
+  void onHello(const std::shared_ptr<AgentConn>& c);
+  void onClose(AgentConn* c);
+
+  friend class AgentConn;
+  friend struct HttpHandler;
+
+  boost::asio::io_context& ioc_;
+  Store& store_;
+  Hub& hub_;
+  ServerConfig cfg_;
+  const Clock& clock_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::vector<Pending> pending_;
+  bool flush_posted_ = false;
+  std::map<std::string, std::weak_ptr<AgentConn>> by_instance_;
+  size_t agents_ = 0;
+  Counters counters_;
+  bool stopping_ = false;
+};
+
+}  // namespace qw::aggregator

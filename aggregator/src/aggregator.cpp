@@ -1,0 +1,116 @@
+#include "qw/aggregator/aggregator.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "qw/aggregator/server.h"
+#include "qw/log.h"
+#include "qw/token.h"
+#include "qw/url.h"
+#include "qw/version.h"
+
+namespace qw::aggregator {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+void registerOptions(Options& o, AggregatorConfig* c) {
+  o.addString("listen", "Address and port for agents, the API, /metrics and the page.", &c->listen);
+  o.addString("db", "SQLite database file (created when missing).", &c->db);
+  o.addString("token-file", "File holding the bearer token agents must present (mode 0600).",
+              &c->token_file);
+  o.addString("cluster-name", "Name of the etcd cluster this aggregator watches.", &c->cluster_name);
+  o.addString("durability",
+              "normal: WAL with synchronous=NORMAL (a power cut may lose the last commits, which "
+              "agents resend); full: fsync every commit.",
+              &c->durability);
+  o.addDuration("stale-after", "An agent silent this long has no fresh data.", &c->stale_after,
+                500ms, 1h);
+  o.addInt("max-apply-lag", "Applied-index distance to the leader a healthy member may have.",
+           &c->max_apply_lag, 1, int64_t{1} << 40);
+  o.addInt("max-agents", "Most agents connected at once.", &c->max_agents, 1, 100000);
+  o.addInt("max-frame-bytes", "Largest WebSocket frame accepted from an agent.", &c->max_frame_bytes,
+           4096, 64 << 20);
+  o.addString("log-level", "trace, debug, info, warn or error.", &c->log_level);
+}
+
+std::string validate(const AggregatorConfig& c) {
+  std::string host, port;
+  if (!splitHostPort(c.listen, &host, &port) || port.empty())
+    return "--listen wants ADDR:PORT, got '" + c.listen + "'";
+  boost::system::error_code ec;
+  net::ip::make_address(host, ec);
+  if (ec) return "--listen address '" + host + "' is not an IP address";
+  if (c.durability != "normal" && c.durability != "full")
+    return "--durability must be normal or full";
+  if (c.db.empty()) return "--db must name a file";
+  return "";
+}
+
+int runAggregator(const AggregatorConfig& c) {
+  auto log = qw::logger("aggregator");
+  std::string host, port;
+  splitHostPort(c.listen, &host, &port);
+  auto addr = net::ip::make_address(host);
+
+  ServerConfig scfg;
+  try {
+    if (!c.token_file.empty()) scfg.token = readTokenFile(c.token_file);
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  if (scfg.token.empty()) {
+    scfg.allow_no_token = addr.is_loopback();
+    if (scfg.allow_no_token)
+      log->warn("no --token-file: accepting agents without a token because {} is loopback",
+                c.listen);
+    else
+      log->warn("no --token-file and {} is not loopback: every agent will be refused", c.listen);
+  }
+  scfg.max_agents = static_cast<size_t>(c.max_agents);
+  scfg.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  scfg.view.cluster_name = c.cluster_name;
+  scfg.view.stale_after_ms = c.stale_after.count();
+  scfg.view.max_apply_lag = static_cast<uint64_t>(c.max_apply_lag);
+
+  std::unique_ptr<Store> store;
+  try {
+    store = std::make_unique<Store>(Store::Options{c.db, c.durability == "full" ? "FULL" : "NORMAL"});
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  Hub hub;
+  store->load(&hub);
+  log->info("database {} (schema version {}): {} nodes, {} members known", c.db,
+            store->schemaVersion(), hub.nodes().size(), hub.members().size());
+
+  net::io_context ioc(1);
+  SystemClock clock;
+  Server server(ioc, *store, hub, scfg, clock);
+  net::ip::tcp::endpoint bound;
+  try {
+    bound = server.listen({addr, static_cast<unsigned short>(std::stoi(port))});
+  } catch (const std::exception& e) {
+    log->error("cannot listen on {}: {}", c.listen, e.what());
+    return 1;
+  }
+  std::string shown = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                               : bound.address().to_string();
+  log->info("listening on {}:{}", shown, bound.port());
+
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    log->info("signal {}: stopping", sig);
+    server.shutdown();
+    ioc.stop();
+  });
+  ioc.run();
+  const auto& k = server.counters();
+  log->info("stopped: {} batches stored, {} duplicates, {} commit errors", k.batches_stored,
+            k.batches_duplicate, k.commit_errors);
+  return 0;
+}
+
+}  // namespace qw::aggregator

@@ -1,0 +1,485 @@
+#include "qw/aggregator/server.h"
+
+#include <deque>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "api.pb.h"
+#include "qw/aggregator/json.h"
+#include "qw/aggregator/page.h"
+#include "qw/fs_util.h"
+#include "qw/http_client.h"
+#include "qw/log.h"
+#include "qw/token.h"
+#include "qw/version.h"
+
+namespace qw::aggregator {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+Response jsonResponse(const Request& req, http::status st, std::string body) {
+  Response res{st, req.version()};
+  res.set(http::field::server, "quorumwatch-aggregator");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response errorResponse(const Request& req, http::status st, const std::string& error,
+                       const std::string& detail) {
+  return jsonResponse(req, st, errorJson(error, detail));
+}
+
+bool authorized(const Request& req, const std::string& token) {
+  auto h = req[http::field::authorization];
+  std::string v(h.data(), h.size());
+  const std::string prefix = "Bearer ";
+  if (v.rfind(prefix, 0) != 0) return false;
+  return constantTimeEquals(v.substr(prefix.size()), token);
+}
+
+}  // namespace
+
+// One agent's WebSocket session: reads Hello then Batches, writes Welcome, Acks and Errors.
+class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn> {
+ public:
+  AgentConn(Server* srv, beast::tcp_stream stream, std::string remote)
+      : srv_(srv), ws_(std::move(stream)), remote_(std::move(remote)) {}
+
+  net::awaitable<void> run(Request req) {
+    auto log = qw::logger("ingest");
+    websocket::stream_base::timeout to{};
+    to.handshake_timeout = 10s;
+    to.idle_timeout = srv_->cfg_.idle_timeout;
+    to.keep_alive_pings = true;
+    ws_.set_option(to);
+    ws_.read_message_max(srv_->cfg_.max_frame_bytes);
+    ws_.binary(true);
+    boost::system::error_code ec;
+    co_await ws_.async_accept(req, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    beast::flat_buffer buf;
+    for (;;) {
+      co_await ws_.async_read(buf, net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        if (ec == websocket::error::message_too_big) {
+          ++srv_->counters_.bad_frames;
+          log->warn("agent {} ({}): frame larger than {} bytes; closing", name(), remote_,
+                    srv_->cfg_.max_frame_bytes);
+        } else if (ec != websocket::error::closed && ec != net::error::operation_aborted) {
+          log->info("agent {} ({}): {}", name(), remote_, describeError(ec));
+        }
+        break;
+      }
+      if (!ws_.got_binary()) {
+        fail("bad_frame", "text frame received; the protocol uses binary protobuf frames");
+        break;
+      }
+      qw::wire::AgentMessage m;
+      if (!m.ParseFromArray(buf.data().data(), static_cast<int>(buf.size()))) {
+        fail("bad_frame", "frame is not a valid AgentMessage");
+        break;
+      }
+      buf.consume(buf.size());
+      if (m.has_hello()) {
+        if (!instance_.empty()) {
+          fail("protocol", "second Hello on one session");
+          break;
+        }
+        if (m.hello().instance_id().empty() || m.hello().node_name().empty()) {
+          fail("protocol", "Hello without instance_id or node_name");
+          break;
+        }
+        hello_ = m.hello();
+        instance_ = hello_.instance_id();
+        srv_->onHello(shared_from_this());
+        if (closed_) break;
+      } else if (m.has_batch()) {
+        if (instance_.empty()) {
+          fail("protocol", "Batch before Hello");
+          break;
+        }
+        srv_->enqueue({weak_from_this(), instance_, hello_.node_name(), std::move(*m.mutable_batch()),
+                       srv_->clock_.wallMs()});
+      } else {
+        fail("protocol", "empty AgentMessage");
+        break;
+      }
+    }
+    closed_ = true;
+    srv_->onClose(this);
+  }
+
+  void send(const qw::wire::AggregatorMessage& m) {
+    if (closed_) return;
+    outq_.push_back(m.SerializeAsString());
+    if (outq_.size() > 100000) {  // a peer that never reads; bounded, then cut off
+      close();
+      return;
+    }
+    if (!writing_) {
+      writing_ = true;
+      net::co_spawn(ws_.get_executor(), [self = shared_from_this()] { return self->writeLoop(); },
+                    net::detached);
+    }
+  }
+
+  void fail(const std::string& code, const std::string& message) {
+    ++srv_->counters_.bad_frames;
+    qw::logger("ingest")->warn("agent {} ({}): {}: {}; closing the session", name(), remote_, code,
+                               message);
+    qw::wire::AggregatorMessage m;
+    m.mutable_error()->set_code(code);
+    m.mutable_error()->set_message(message);
+    send(m);
+    close_after_write_ = true;
+  }
+
+  void close() {
+    closed_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  std::string name() const { return hello_.node_name().empty() ? "?" : hello_.node_name(); }
+  const qw::wire::Hello& hello() const { return hello_; }
+  const std::string& instance() const { return instance_; }
+  bool closed() const { return closed_; }
+
+ private:
+  net::awaitable<void> writeLoop() {
+    boost::system::error_code ec;
+    while (!outq_.empty() && !closed_) {
+      std::string frame = std::move(outq_.front());
+      outq_.pop_front();
+      co_await ws_.async_write(net::buffer(frame), net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        close();
+        break;
+      }
+    }
+    writing_ = false;
+    if (close_after_write_ && !closed_) {
+      co_await ws_.async_close(websocket::close_code::policy_error,
+                               net::redirect_error(net::use_awaitable, ec));
+      close();
+    }
+  }
+
+  Server* srv_;
+  websocket::stream<beast::tcp_stream> ws_;
+  std::string remote_;
+  qw::wire::Hello hello_;
+  std::string instance_;
+  std::deque<std::string> outq_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool close_after_write_ = false;
+};
+
+Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, const Clock& clock)
+    : ioc_(ioc), store_(store), hub_(hub), cfg_(std::move(cfg)), clock_(clock) {}
+
+Server::~Server() = default;
+
+tcp::endpoint Server::listen(const tcp::endpoint& ep) {
+  acceptor_ = std::make_unique<tcp::acceptor>(ioc_);
+  acceptor_->open(ep.protocol());
+  acceptor_->set_option(net::socket_base::reuse_address(true));
+  acceptor_->bind(ep);
+  acceptor_->listen(net::socket_base::max_listen_connections);
+  net::co_spawn(ioc_, acceptLoop(), net::detached);
+  return acceptor_->local_endpoint();
+}
+
+void Server::shutdown() {
+  stopping_ = true;
+  if (acceptor_) {
+    beast::error_code ignored;
+    acceptor_->close(ignored);
+  }
+  flush();
+  for (auto& [id, w] : by_instance_)
+    if (auto c = w.lock()) c->close();
+}
+
+net::awaitable<void> Server::acceptLoop() {
+  auto log = qw::logger("http");
+  while (!stopping_) {
+    boost::system::error_code ec;
+    tcp::socket sock = co_await acceptor_->async_accept(net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      if (ec == net::error::operation_aborted || stopping_) break;
+      log->warn("accept: {}", ec.message());  // e.g. EMFILE: keep serving what we have
+      net::steady_timer t(ioc_, 100ms);
+      co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
+      continue;
+    }
+    net::co_spawn(ioc_, handleConnection(std::move(sock)), net::detached);
+  }
+}
+
+struct HttpHandler {
+  Server& s;
+  Response operator()(const Request& req) {
+    std::string target(req.target());
+    std::string path = target.substr(0, target.find('?'));
+    if (req.method() != http::verb::get && req.method() != http::verb::head)
+      return errorResponse(req, http::status::method_not_allowed, "method_not_allowed",
+                           "only GET is supported on " + path);
+    if (path == "/healthz")
+      return jsonResponse(req, http::status::ok,
+                          std::string(R"({"status":"ok","version":")") + qw::kVersion + "\"}");
+    if (path == "/api/v1/cluster") {
+      auto v = computeClusterView(s.hub_, s.cfg_.view, s.clock_.wallMs(), s.clock_.steadyMs());
+      return jsonResponse(req, http::status::ok, toJson(v));
+    }
+    if (path == "/api/v1/nodes") {
+      qw::api::NodeList list;
+      for (const auto& [name, n] : s.hub_.nodes()) *list.add_nodes() = nodeView(n);
+      return jsonResponse(req, http::status::ok, toJson(list));
+    }
+    const std::string prefix = "/api/v1/nodes/";
+    if (path.rfind(prefix, 0) == 0 && path.find('/', prefix.size()) == std::string::npos) {
+      std::string name = path.substr(prefix.size());
+      const auto* n = s.hub_.findNode(name);
+      if (!n) return errorResponse(req, http::status::not_found, "not_found", "no node '" + name + "'");
+      return jsonResponse(req, http::status::ok, toJson(nodeView(*n)));
+    }
+    if (path == "/" || path == "/index.html") {
+      Response res{http::status::ok, req.version()};
+      res.set(http::field::content_type, "text/html; charset=utf-8");
+      res.keep_alive(req.keep_alive());
+      res.body() = kDashboardPage;
+      res.prepare_payload();
+      return res;
+    }
+    return errorResponse(req, http::status::not_found, "not_found", "no such path: " + path);
+  }
+
+  qw::api::NodeView nodeView(const NodeState& n) {
+    qw::api::NodeView v;
+    v.set_name(n.name);
+    v.set_cluster_name(n.cluster_name);
+    v.set_connected(n.connected);
+    if (n.last_seen_wall_ms > 0) {
+      v.set_last_seen_at(rfc3339(n.last_seen_wall_ms));
+      v.set_seconds_since_seen((s.clock_.wallMs() - n.last_seen_wall_ms) / 1000.0);
+    }
+    v.set_instance_id(n.instance_id);
+    v.set_agent_version(n.agent_version);
+    v.set_failure_domain(n.failure_domain);
+    v.set_member_id(n.member_id ? hex64(n.member_id) : "");
+    v.set_last_seq(static_cast<double>(n.last_seq));
+    v.set_backlog(static_cast<double>(n.backlog));
+    v.set_dropped_batches(static_cast<double>(n.dropped));
+    if (n.has_sample) {
+      const auto& e = n.latest.etcd();
+      v.set_etcd_reachable(e.reachable());
+      v.set_etcd_error(e.error());
+      v.set_etcd_version(e.version());
+      if (e.reachable()) {
+        v.set_db_size_bytes(static_cast<double>(e.db_size_bytes()));
+        v.set_raft_applied_index(static_cast<double>(e.raft_applied_index()));
+      }
+    }
+    return v;
+  }
+};
+
+net::awaitable<void> Server::handleConnection(tcp::socket sock) {
+  auto log = qw::logger("http");
+  boost::system::error_code ec;
+  std::string remote;
+  {
+    auto ep = sock.remote_endpoint(ec);
+    remote = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  beast::tcp_stream stream(std::move(sock));
+  beast::flat_buffer buf;
+  HttpHandler handler{*this};
+  for (;;) {
+    stream.expires_after(30s);
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);
+    co_await http::async_read(stream, buf, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec) break;
+    Request req = parser.release();
+    if (websocket::is_upgrade(req)) {
+      std::string target(req.target());
+      Response refuse;
+      bool refused = true;
+      if (target.substr(0, target.find('?')) != "/v1/stream") {
+        refuse = errorResponse(req, http::status::not_found, "not_found",
+                               "the agent stream is at /v1/stream");
+      } else if (!cfg_.token.empty() && !authorized(req, cfg_.token)) {
+        ++counters_.auth_failures;
+        log->warn("agent from {}: missing or wrong bearer token; refused", remote);
+        refuse = errorResponse(req, http::status::unauthorized, "unauthorized",
+                               "a valid 'Authorization: Bearer <token>' header is required");
+      } else if (cfg_.token.empty() && !cfg_.allow_no_token) {
+        ++counters_.auth_failures;
+        refuse = errorResponse(req, http::status::unauthorized, "unauthorized",
+                               "no token configured and not listening on loopback");
+      } else if (agents_ >= cfg_.max_agents) {
+        refuse = errorResponse(req, http::status::service_unavailable, "too_many_agents",
+                               "the aggregator serves at most " +
+                                   std::to_string(cfg_.max_agents) + " agents");
+      } else {
+        refused = false;
+      }
+      if (refused) {
+        refuse.keep_alive(false);
+        co_await http::async_write(stream, refuse, net::redirect_error(net::use_awaitable, ec));
+        break;
+      }
+      stream.expires_never();
+      ++agents_;
+      auto conn = std::make_shared<AgentConn>(this, std::move(stream), remote);
+      co_await conn->run(std::move(req));
+      --agents_;
+      co_return;
+    }
+    Response res = handler(req);
+    bool keep = res.keep_alive();
+    co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+    if (ec || !keep) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+void Server::onHello(const std::shared_ptr<AgentConn>& c) {
+  auto log = qw::logger("ingest");
+  const auto& h = c->hello();
+  // One session per agent instance: the newer one replaces the older (a reconnect after a
+  // half-open TCP connection must not wait for the old session's idle timeout).
+  if (auto it = by_instance_.find(h.instance_id()); it != by_instance_.end()) {
+    if (auto old = it->second.lock(); old && old.get() != c.get()) {
+      log->info("agent {}: new session for instance {} replaces the old one", h.node_name(),
+                h.instance_id());
+      old->close();
+    }
+  }
+  by_instance_[h.instance_id()] = c;
+  // Commit what is pending first so the Welcome's resume point covers every received batch.
+  flush();
+  int64_t now = clock_.wallMs();
+  if (auto err = store_.recordAgent(h.instance_id(), h.node_name(), h.cluster_name(),
+                                    h.agent_version(), h.boot_id(), h.failure_domain(), now)) {
+    ++counters_.commit_errors;
+    log->error("agent {}: cannot record agent: {}", h.node_name(), *err);
+    c->fail("store", "aggregator cannot write its database");
+    return;
+  }
+  auto last = store_.lastSeq(h.instance_id());
+  auto& n = hub_.node(h.node_name());
+  n.cluster_name = h.cluster_name();
+  n.instance_id = h.instance_id();
+  n.agent_version = h.agent_version();
+  n.failure_domain = h.failure_domain();
+  n.boot_id = h.boot_id();
+  n.connected = true;
+  if (last) n.last_seq = *last;
+  if (!cfg_.view.cluster_name.empty() && h.cluster_name() != cfg_.view.cluster_name)
+    log->warn("agent {} reports cluster '{}', this aggregator watches '{}'", h.node_name(),
+              h.cluster_name(), cfg_.view.cluster_name);
+  qw::wire::AggregatorMessage m;
+  auto* w = m.mutable_welcome();
+  w->set_has_stored(last.has_value());
+  w->set_last_stored_seq(last.value_or(0));
+  w->set_aggregator_version(qw::kVersion);
+  w->set_max_frame_bytes(static_cast<uint32_t>(cfg_.max_frame_bytes));
+  c->send(m);
+  log->info("agent {} connected (instance {}, version {}, resume after seq {})", h.node_name(),
+            h.instance_id(), h.agent_version(), last.value_or(0));
+}
+
+void Server::onClose(AgentConn* c) {
+  if (c->instance().empty()) return;
+  auto it = by_instance_.find(c->instance());
+  if (it != by_instance_.end() && it->second.lock().get() == c) {
+    by_instance_.erase(it);
+    auto& n = hub_.node(c->hello().node_name());
+    if (n.instance_id == c->instance()) n.connected = false;
+    qw::logger("ingest")->info("agent {} disconnected", c->name());
+  }
+}
+
+void Server::enqueue(Pending p) {
+  pending_.push_back(std::move(p));
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    // Everything that arrives before this runs shares one transaction (group commit).
+    net::post(ioc_, [this] { flush(); });
+  }
+}
+
+void Server::flush() {
+  flush_posted_ = false;
+  if (pending_.empty()) return;
+  std::vector<Pending> batch;
+  batch.swap(pending_);
+  std::vector<Store::Item> items;
+  items.reserve(batch.size());
+  for (auto& p : batch) items.push_back({p.instance_id, p.node, &p.batch, p.recv_wall_ms, false});
+  if (auto err = store_.commit(items)) {
+    ++counters_.commit_errors;
+    qw::logger("store")->error("commit of {} batches failed: {}; closing their sessions so the "
+                               "agents resend",
+                               items.size(), *err);
+    for (auto& p : batch)
+      if (auto c = p.conn.lock()) c->close();
+    return;
+  }
+  ++counters_.transactions;
+  int64_t steady = clock_.steadyMs();
+  bool members_changed = false;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& p = batch[i];
+    if (items[i].stored) {
+      ++counters_.batches_stored;
+      counters_.samples_stored += static_cast<uint64_t>(p.batch.samples_size());
+      auto& n = hub_.node(p.node);
+      n.last_seq = std::max<uint64_t>(n.last_seq, p.batch.seq());
+      n.backlog = p.batch.backlog();
+      n.dropped = p.batch.dropped_total();
+      for (const auto& s : p.batch.samples())
+        members_changed |= hub_.applySample(p.node, s, p.recv_wall_ms, steady);
+    } else {
+      ++counters_.batches_duplicate;
+    }
+    if (auto c = p.conn.lock()) {
+      qw::wire::AggregatorMessage m;
+      m.mutable_ack()->set_seq(p.batch.seq());
+      c->send(m);
+    }
+  }
+  if (members_changed) {
+    if (auto err = store_.saveMembers(hub_.members(), clock_.wallMs()))
+      qw::logger("store")->error("cannot save the member list: {}", *err);
+    else
+      qw::logger("store")->info("etcd membership now has {} members", hub_.members().size());
+  }
+}
+
+}  // namespace qw::aggregator

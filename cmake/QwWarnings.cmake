@@ -1,0 +1,13 @@
+# qw_target_defaults(target): warnings (as errors) and sanitizers for our own targets only.
+function(qw_target_defaults target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+                                           -Wno-missing-field-initializers
+                                           -Wno-mismatched-new-delete)
+  if(QW_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(QW_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()

@@ -1,0 +1,156 @@
+#include "qw/http_client.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace qw {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+std::string describeError(const boost::system::error_code& ec) {
+  if (ec == beast::error::timeout || ec == net::error::timed_out) return "timeout";
+  if (ec == net::error::connection_refused) return "connection refused";
+  if (ec == net::error::connection_reset) return "connection reset";
+  if (ec == http::error::end_of_stream || ec == net::error::eof) return "connection closed";
+  if (ec == net::error::host_not_found) return "host not found";
+  return ec.message();
+}
+
+std::shared_ptr<net::ssl::context> makeClientTls(const std::string& ca, const std::string& cert,
+                                                 const std::string& key) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+  boost::system::error_code ec;
+  ctx->set_verify_mode(net::ssl::verify_peer, ec);
+  // Load only the configured CA: the system store costs ~1.3 MB private memory (DESIGN.md s3).
+  if (!ca.empty()) {
+    ctx->load_verify_file(ca, ec);
+    if (ec) throw std::runtime_error("cannot load CA file '" + ca + "': " + ec.message());
+  } else {
+    ctx->set_default_verify_paths(ec);
+  }
+  if (!cert.empty() || !key.empty()) {
+    if (cert.empty() || key.empty())
+      throw std::runtime_error("a client certificate needs both a certificate and a key file");
+    ctx->use_certificate_chain_file(cert, ec);
+    if (ec) throw std::runtime_error("cannot load certificate '" + cert + "': " + ec.message());
+    ctx->use_private_key_file(key, net::ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("cannot load key '" + key + "': " + ec.message());
+  }
+  return ctx;
+}
+
+namespace {
+
+template <class Stream>
+net::awaitable<void> exchange(Stream& stream, beast::tcp_stream& lowest, const Url& url,
+                              const std::string& target, const HttpRequest& req, HttpResult& out,
+                              boost::system::error_code& ec) {
+  http::request<http::string_body> r{http::string_to_verb(req.method), target, 11};
+  r.set(http::field::host, url.host);
+  r.set(http::field::user_agent, "quorumwatch");
+  if (!req.bearer_token.empty()) r.set(http::field::authorization, "Bearer " + req.bearer_token);
+  if (!req.body.empty() || req.method == "POST") {
+    r.set(http::field::content_type, req.content_type);
+    r.body() = req.body;
+    r.prepare_payload();
+  }
+  (void)lowest;
+  co_await http::async_write(stream, r, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return;
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(req.body_limit);
+  co_await http::async_read(stream, buf, parser, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return;
+  out.ok = true;
+  out.status = static_cast<int>(parser.get().result_int());
+  out.body = std::move(parser.get().body());
+}
+
+}  // namespace
+
+net::awaitable<HttpResult> httpFetch(const Url& url, const std::string& target, HttpRequest req,
+                                     std::shared_ptr<net::ssl::context> tls) {
+  HttpResult out;
+  auto start = std::chrono::steady_clock::now();
+  auto ex = co_await net::this_coro::executor;
+  boost::system::error_code ec;
+  tcp::resolver resolver(ex);
+  auto endpoints = co_await resolver.async_resolve(url.host, url.port,
+                                                   net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    out.error = describeError(ec);
+    co_return out;
+  }
+  if (url.tls()) {
+    if (!tls) {
+      out.error = "https URL but no TLS context";
+      co_return out;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(ex, *tls);
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(req.timeout);
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str())) {
+      out.error = "cannot set SNI";
+      co_return out;
+    }
+    co_await lowest.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+    if (!ec)
+      co_await stream.async_handshake(net::ssl::stream_base::client,
+                                      net::redirect_error(net::use_awaitable, ec));
+    if (!ec) co_await exchange(stream, lowest, url, target, req, out, ec);
+    if (!ec) {
+      // A polite TLS shutdown costs a round trip; etcd does not need it, so just close.
+      lowest.close();
+    }
+  } else {
+    beast::tcp_stream stream(ex);
+    stream.expires_after(req.timeout);
+    co_await stream.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+    if (!ec) co_await exchange(stream, stream, url, target, req, out, ec);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+  if (ec) {
+    out.ok = false;
+    out.error = describeError(ec);
+  }
+  out.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  co_return out;
+}
+
+HttpResult httpFetchSync(const std::string& url_text, HttpRequest req,
+                         std::shared_ptr<net::ssl::context> tls) {
+  auto url = parseUrl(url_text);
+  if (!url) {
+    HttpResult r;
+    r.error = "malformed URL '" + url_text + "'";
+    return r;
+  }
+  if (url->tls() && !tls) tls = makeClientTls("", "", "");
+  net::io_context ioc;
+  HttpResult result;
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> { result = co_await httpFetch(*url, url->target, req, tls); },
+      net::detached);
+  ioc.run();
+  return result;
+}
+
+}  // namespace qw

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds a debug build with AddressSanitizer and UBSan, and runs every
+# test (unit and integration on real etcd). Non-zero on any failure.
+#   BUILD_DIR   build directory (default: build-test)
+#   QW_SANITIZE ON|OFF (default ON)
+#   CTEST_ARGS  extra ctest arguments, e.g. "-L unit"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+
+BUILD_DIR=${BUILD_DIR:-build-test}
+jobs=$(nproc)
+start=$(date +%s)
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQW_SANITIZE="${QW_SANITIZE:-ON}" \
+  -DQW_ETCD_VERSIONS="${QW_ETCD_VERSIONS:-3.4}" >/dev/null
+cmake --build "$BUILD_DIR" -j "$jobs"
+built=$(date +%s)
+echo "test.sh: build took $((built - start)) s"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# ${CTEST_ARGS} is deliberately unquoted: it holds several arguments.
+# shellcheck disable=SC2086
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$jobs" ${CTEST_ARGS:-}
+echo "test.sh: tests took $(($(date +%s) - built)) s"

@@ -1,0 +1,309 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "qw/fs_util.h"
+#include "qw/http_client.h"
+
+namespace qw::test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string base = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
+  std::string tmpl = base + "/" + prefix + "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  if (keep_ || std::getenv("QW_KEEP_TMP")) return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+Process::Process(std::vector<std::string> argv, std::string log_path) : log_(std::move(log_path)) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t parent = getpid();
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
+Process::~Process() {
+  if (pid_ > 0) stop(SIGKILL, 5s);
+}
+
+bool Process::running() {
+  if (pid_ <= 0) return false;
+  int st = 0;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = st;
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void Process::kill(int sig) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, sig);
+  if (sig == SIGKILL) {
+    int st = 0;
+    if (waitpid(pid_, &st, 0) == pid_) status_ = st;
+    pid_ = -1;
+  }
+}
+
+int Process::stop(int sig, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return status_;
+  ::kill(pid_, sig);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!running()) return status_;
+    std::this_thread::sleep_for(10ms);
+  }
+  ::kill(pid_, SIGKILL);
+  waitpid(pid_, &status_, 0);
+  pid_ = -1;
+  return status_;
+}
+
+std::string Process::log() const { return readFile(log_).value_or(""); }
+
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    throw std::runtime_error("cannot bind a free port");
+  }
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool waitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds every) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (cond()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+}
+
+std::string binDir() {
+  if (const char* e = std::getenv("QW_BIN_DIR")) return e;
+#ifdef QW_BIN_DIR
+  return QW_BIN_DIR;
+#else
+  return "build/bin";
+#endif
+}
+
+std::optional<nlohmann::json> getJson(int port, const std::string& path, int* status) {
+  HttpRequest req;
+  req.timeout = 3s;
+  auto r = httpFetchSync("http://127.0.0.1:" + std::to_string(port) + path, req);
+  if (!r.ok) return std::nullopt;
+  if (status) *status = r.status;
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
+std::string etcdBinary() {
+  if (const char* b = std::getenv("QW_ETCD_BIN")) return b;
+  std::string v = std::getenv("QW_ETCD") ? std::getenv("QW_ETCD") : "3.4";
+  if (v == "3.4") return "/usr/bin/etcd";
+  std::string cache = std::getenv("QW_CACHE_DIR")
+                          ? std::getenv("QW_CACHE_DIR")
+                          : std::string(std::getenv("HOME") ? std::getenv("HOME") : "/root") +
+                                "/.cache/quorumwatch";
+  return cache + "/etcd-" + v + "/root/usr/bin/etcd";
+}
+
+EtcdCluster::EtcdCluster(int n, const std::string& dir, std::vector<std::string> extra)
+    : dir_(dir), extra_(std::move(extra)), members_(static_cast<size_t>(n)), binary_(etcdBinary()) {
+  if (access(binary_.c_str(), X_OK) != 0)
+    throw std::runtime_error("etcd binary not found at " + binary_ +
+                             " (run scripts/deps.sh; QW_ETCD selects the version)");
+  for (int i = 0; i < n; ++i) members_[i].name = "m" + std::to_string(i + 1);
+}
+
+EtcdCluster::~EtcdCluster() = default;
+
+std::string EtcdCluster::clientUrl(int i) const {
+  return "http://127.0.0.1:" + std::to_string(members_[i].client_port);
+}
+
+std::vector<std::string> EtcdCluster::args(int i) const {
+  const auto& m = members_[i];
+  std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  std::vector<std::string> a = {binary_,
+                                "--name=" + m.name,
+                                "--data-dir=" + dir_ + "/" + m.name + ".etcd",
+                                "--listen-client-urls=" + clientUrl(i),
+                                "--advertise-client-urls=" + clientUrl(i),
+                                "--listen-peer-urls=" + peer,
+                                "--initial-advertise-peer-urls=" + peer,
+                                "--initial-cluster=" + initial_cluster_,
+                                "--initial-cluster-state=new",
+                                "--initial-cluster-token=qw-test",
+                                "--logger=zap",
+                                "--log-level=warn"};
+  for (const auto& e : extra_) a.push_back(e);
+  return a;
+}
+
+void EtcdCluster::start(std::chrono::milliseconds timeout) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    initial_cluster_.clear();
+    for (auto& m : members_) {
+      m.client_port = freePort();
+      m.peer_port = freePort();
+      initial_cluster_ += (initial_cluster_.empty() ? "" : ",") + m.name +
+                          "=http://127.0.0.1:" + std::to_string(m.peer_port);
+    }
+    for (int i = 0; i < size(); ++i) {
+      std::error_code ec;
+      fs::remove_all(dir_ + "/" + members_[i].name + ".etcd", ec);
+      members_[i].proc =
+          std::make_unique<Process>(args(i), dir_ + "/" + members_[i].name + ".log");
+    }
+    bool ok = waitFor(
+        [&] {
+          for (int i = 0; i < size(); ++i)
+            if (!running(i)) return true;  // a bind race: stop waiting, retry
+          for (int i = 0; i < size(); ++i)
+            if (!hasLeader(i)) return false;
+          return true;
+        },
+        timeout);
+    bool all_running = true;
+    for (int i = 0; i < size(); ++i) all_running &= running(i);
+    if (ok && all_running) return;
+    for (auto& m : members_) m.proc.reset();
+  }
+  throw std::runtime_error("etcd cluster did not start (see " + dir_ + "/m*.log)");
+}
+
+bool EtcdCluster::running(int i) const {
+  return members_[i].proc && members_[i].proc->running();
+}
+
+void EtcdCluster::kill9(int i) { members_[i].proc->kill(SIGKILL); }
+
+void EtcdCluster::restart(int i) {
+  members_[i].proc.reset();
+  members_[i].proc = std::make_unique<Process>(args(i), dir_ + "/" + members_[i].name + ".log");
+}
+
+bool EtcdCluster::hasLeader(int i) const {
+  HttpRequest req;
+  req.method = "POST";
+  req.body = "{}";
+  req.timeout = 1s;
+  auto r = httpFetchSync(clientUrl(i) + "/v3/maintenance/status", req);
+  if (!r.ok || r.status != 200) return false;
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  return !j.is_discarded() && j.contains("leader");
+}
+
+bool EtcdCluster::waitLeader(std::chrono::milliseconds timeout) {
+  return waitFor(
+      [&] {
+        for (int i = 0; i < size(); ++i)
+          if (running(i) && hasLeader(i)) return true;
+        return false;
+      },
+      timeout);
+}
+
+Aggregator::Aggregator(const std::string& dir, std::vector<std::string> extra)
+    : dir_(dir), extra_(std::move(extra)) {}
+
+int Aggregator::start(std::chrono::milliseconds timeout) {
+  std::string log = dir_ + "/aggregator." + std::to_string(++starts_) + ".log";
+  std::vector<std::string> argv = {binDir() + "/quorumwatch-aggregator", "--listen",
+                                   port_ ? "127.0.0.1:" + std::to_string(port_) : "127.0.0.1:0",
+                                   "--db", dbPath(), "--cluster-name", "test"};
+  for (const auto& e : extra_) argv.push_back(e);
+  proc_ = std::make_unique<Process>(argv, log);
+  static const std::regex re("listening on 127\\.0\\.0\\.1:([0-9]+)");
+  int found = 0;
+  bool ok = waitFor(
+      [&] {
+        std::smatch m;
+        std::string text = proc_->log();
+        if (std::regex_search(text, m, re)) {
+          found = std::stoi(m[1]);
+          return true;
+        }
+        return !proc_->running();
+      },
+      timeout, 20ms);
+  if (!ok || found == 0)
+    throw std::runtime_error("aggregator did not start: " + proc_->log());
+  port_ = found;
+  return port_;
+}
+
+std::string Aggregator::streamUrl() const {
+  return "ws://127.0.0.1:" + std::to_string(port_) + "/v1/stream";
+}
+
+Agent::Agent(const std::string& dir, const std::string& node, const std::string& etcd_url,
+             const std::string& aggregator_url, std::vector<std::string> extra)
+    : dir_(dir), node_(node) {
+  argv_ = {binDir() + "/quorumwatch-agent", "--cluster-name", "test", "--node-name", node,
+           "--etcd-endpoint", etcd_url, "--aggregator", aggregator_url, "--fast-interval", "500ms",
+           "--etcd-timeout", "400ms", "--reconnect-base", "100ms", "--reconnect-max", "1s"};
+  for (const auto& e : extra) argv_.push_back(e);
+}
+
+void Agent::start() {
+  proc_ = std::make_unique<Process>(
+      argv_, dir_ + "/agent-" + node_ + "." + std::to_string(++starts_) + ".log");
+}
+
+}  // namespace qw::test

@@ -1,0 +1,130 @@
+#pragma once
+// Integration harness: real etcd members, the real agent and aggregator binaries, real SQLite
+// files and sockets on 127.0.0.1, in a temporary directory. Every process started is killed
+// (SIGKILL, then reaped) when its owner goes away, also when a test fails; children also get
+// PR_SET_PDEATHSIG so a crashed test runner leaves nothing behind.
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace qw::test {
+
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "qw-test");
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  void keep() { keep_ = true; }
+
+ private:
+  std::string path_;
+  bool keep_ = false;
+};
+
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::string log_path);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  pid_t pid() const { return pid_; }
+  bool running();  // reaps if it exited
+  void kill(int sig);
+  // Sends sig, waits up to `timeout` for exit, then SIGKILL. Returns the exit status (waitpid).
+  int stop(int sig = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  const std::string& logPath() const { return log_; }
+  std::string log() const;
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+  std::string log_;
+};
+
+// A TCP port that was free a moment ago (bind to 0 and close). Callers retry on a race.
+int freePort();
+// Polls `cond` until it returns true or the deadline passes; returns the last value.
+bool waitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds every = std::chrono::milliseconds(100));
+// Directory holding the project's binaries (QW_BIN_DIR at build time, or $QW_BIN_DIR).
+std::string binDir();
+// GET JSON from the aggregator; nullopt on transport error or non-JSON.
+std::optional<nlohmann::json> getJson(int port, const std::string& path, int* status = nullptr);
+
+// Which etcd to run: $QW_ETCD_BIN, else by $QW_ETCD ("3.4" = Debian's /usr/bin/etcd, "3.5" = the
+// cache scripts/deps.sh fills).
+std::string etcdBinary();
+
+class EtcdCluster {
+ public:
+  EtcdCluster(int members, const std::string& dir, std::vector<std::string> extra_flags = {});
+  ~EtcdCluster();
+  // Starts every member and waits for a leader; retries with fresh ports if a bind races.
+  void start(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  int size() const { return static_cast<int>(members_.size()); }
+  std::string name(int i) const { return members_[i].name; }
+  std::string clientUrl(int i) const;
+  void kill9(int i);
+  void restart(int i);
+  bool running(int i) const;
+  // Does member i answer its status call and see a leader?
+  bool hasLeader(int i) const;
+  bool waitLeader(std::chrono::milliseconds timeout);
+
+ private:
+  struct Member {
+    std::string name;
+    int client_port = 0, peer_port = 0;
+    std::unique_ptr<Process> proc;
+  };
+  std::vector<std::string> args(int i) const;
+  std::string dir_;
+  std::vector<std::string> extra_;
+  std::vector<Member> members_;
+  std::string initial_cluster_;
+  std::string binary_;
+};
+
+class Aggregator {
+ public:
+  Aggregator(const std::string& dir, std::vector<std::string> extra = {});
+  // Starts and waits for "listening on"; returns the port.
+  int start(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  void kill9() { proc_->kill(9); }
+  int stop() { return proc_->stop(); }
+  int port() const { return port_; }
+  std::string streamUrl() const;
+  std::string dbPath() const { return dir_ + "/aggregator.db"; }
+  Process& process() { return *proc_; }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> extra_;
+  std::unique_ptr<Process> proc_;
+  int port_ = 0;
+  int starts_ = 0;
+};
+
+class Agent {
+ public:
+  Agent(const std::string& dir, const std::string& node, const std::string& etcd_url,
+        const std::string& aggregator_url, std::vector<std::string> extra = {});
+  void start();
+  int stop() { return proc_->stop(); }
+  Process& process() { return *proc_; }
+
+ private:
+  std::string dir_, node_;
+  std::vector<std::string> argv_;
+  std::unique_ptr<Process> proc_;
+  int starts_ = 0;
+};
+
+}  // namespace qw::test
