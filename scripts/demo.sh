@@ -7,10 +7,13 @@
 #            only if every step was seen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+prev=""
+need35=0
 for a in "$@"; do
-  if [ "$a" = "3.5" ]; then ./scripts/deps.sh --etcd35; fi
+  if [ "$a" = "--etcd=3.5" ] || { [ "$prev" = "--etcd" ] && [ "$a" = "3.5" ]; }; then need35=1; fi
+  prev=$a
 done
-./scripts/deps.sh
+if [ "$need35" = 1 ]; then ./scripts/deps.sh --etcd35; else ./scripts/deps.sh; fi
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target qw-demo quorumwatch quorumwatch-agent \

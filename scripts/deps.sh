@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Installs exactly the Debian packages quorumwatch needs that are missing. Idempotent and
-# non-interactive; runs apt only when something is missing. Also fetches etcd 3.5 into a cache
-# (see fetch_etcd35) when asked with --etcd35.
+# non-interactive; runs apt only when something is missing.
+#   --etcd35  also fetch etcd 3.5 (Debian 13's etcd-server/etcd-client .debs, Go binaries that run
+#             on Debian 12) into $QW_CACHE_DIR/etcd-3.5 (default ~/.cache/quorumwatch) without
+#             touching the system's apt state; a second run with the cache present needs no network.
 set -euo pipefail
+want_etcd35=0
+for a in "$@"; do
+  case "$a" in
+    --etcd35) want_etcd35=1 ;;
+    *) echo "deps.sh: unknown argument $a" >&2; exit 2 ;;
+  esac
+done
 
 PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
@@ -37,4 +46,33 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 else
   echo "deps.sh: all ${#PKGS[@]} packages present"
+fi
+
+if [ "$want_etcd35" = 1 ]; then
+  cache=${QW_CACHE_DIR:-$HOME/.cache/quorumwatch}
+  d=$cache/etcd-3.5
+  if [ -x "$d/root/usr/bin/etcd" ]; then
+    echo "deps.sh: etcd $("$d/root/usr/bin/etcd" --version | awk '/etcd Version/{print $3}') cached in $d"
+  else
+    echo "deps.sh: fetching etcd 3.5 from Debian trixie into $d"
+    uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    [ -n "$uri" ] || uri=http://deb.debian.org/debian
+    rm -rf "$d.tmp"
+    mkdir -p "$d.tmp/lists/partial" "$d.tmp/cache/archives/partial"
+    # trusted=yes: trixie's key is not in bookworm's keyring; nothing is installed system-wide.
+    echo "deb [trusted=yes] $uri trixie main" >"$d.tmp/sources.list"
+    o=(-o "Dir::Etc::sourcelist=$d.tmp/sources.list" -o Dir::Etc::sourceparts=/dev/null
+       -o "Dir::State::Lists=$d.tmp/lists" -o "Dir::Cache=$d.tmp/cache")
+    [ "$(id -u)" -eq 0 ] && o+=(-o APT::Sandbox::User=root)
+    apt-get "${o[@]}" update -qq
+    (cd "$d.tmp" && apt-get "${o[@]}" download etcd-server etcd-client >/dev/null)
+    for f in "$d.tmp"/*.deb; do dpkg-deb -x "$f" "$d.tmp/root"; done
+    rm -rf "$d.tmp/lists" "$d.tmp/cache" "$d"
+    mv "$d.tmp" "$d"
+    ver=$("$d/root/usr/bin/etcd" --version | awk '/etcd Version/{print $3}')
+    case "$ver" in
+      3.5.*) echo "deps.sh: etcd $ver ready in $d/root/usr/bin" ;;
+      *) echo "deps.sh: expected etcd 3.5.x, got '$ver'" >&2; exit 1 ;;
+    esac
+  fi
 fi

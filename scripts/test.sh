@@ -3,16 +3,17 @@
 # test (unit and integration on real etcd). Non-zero on any failure.
 #   BUILD_DIR   build directory (default: build-test)
 #   QW_SANITIZE ON|OFF (default ON)
-#   CTEST_ARGS  extra ctest arguments, e.g. "-L unit"
+#   CTEST_ARGS  extra ctest arguments, e.g. "-L unit" or "-L etcd-3.5"
+#   QW_ETCD_VERSIONS  etcd versions for the integration tests (default "3.4;3.5")
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/deps.sh
+./scripts/deps.sh --etcd35
 
 BUILD_DIR=${BUILD_DIR:-build-test}
 jobs=$(nproc)
 start=$(date +%s)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQW_SANITIZE="${QW_SANITIZE:-ON}" \
-  -DQW_ETCD_VERSIONS="${QW_ETCD_VERSIONS:-3.4}" >/dev/null
+  -DQW_ETCD_VERSIONS="${QW_ETCD_VERSIONS:-3.4;3.5}" >/dev/null
 cmake --build "$BUILD_DIR" -j "$jobs"
 built=$(date +%s)
 echo "test.sh: build took $((built - start)) s"

@@ -254,6 +254,17 @@ struct HttpHandler {
       auto v = computeClusterView(s.hub_, s.cfg_.view, s.clock_.wallMs(), s.clock_.steadyMs());
       return jsonResponse(req, http::status::ok, toJson(v));
     }
+    if (path == "/metrics") {
+      auto v = computeClusterView(s.hub_, s.cfg_.view, s.clock_.wallMs(), s.clock_.steadyMs());
+      SelfStats self = s.counters_;
+      self.connected_agents = s.agents_;
+      Response res{http::status::ok, req.version()};
+      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.keep_alive(req.keep_alive());
+      res.body() = renderMetrics(v, s.hub_, self);
+      res.prepare_payload();
+      return res;
+    }
     if (path == "/api/v1/nodes") {
       qw::api::NodeList list;
       for (const auto& [name, n] : s.hub_.nodes()) *list.add_nodes() = nodeView(n);

@@ -186,8 +186,9 @@ std::vector<std::string> EtcdCluster::args(int i) const {
                                 "--advertise-client-urls=" + clientUrl(i),
                                 "--listen-peer-urls=" + peer,
                                 "--initial-advertise-peer-urls=" + peer,
-                                "--initial-cluster=" + initial_cluster_,
-                                "--initial-cluster-state=new",
+                                "--initial-cluster=" + initialCluster(i < original_ ? original_ : i + 1),
+                                i < original_ ? "--initial-cluster-state=new"
+                                              : "--initial-cluster-state=existing",
                                 "--initial-cluster-token=qw-test",
                                 "--logger=zap",
                                 "--log-level=warn"};
@@ -196,13 +197,11 @@ std::vector<std::string> EtcdCluster::args(int i) const {
 }
 
 void EtcdCluster::start(std::chrono::milliseconds timeout) {
+  original_ = size();
   for (int attempt = 0; attempt < 4; ++attempt) {
-    initial_cluster_.clear();
     for (auto& m : members_) {
       m.client_port = freePort();
       m.peer_port = freePort();
-      initial_cluster_ += (initial_cluster_.empty() ? "" : ",") + m.name +
-                          "=http://127.0.0.1:" + std::to_string(m.peer_port);
     }
     for (int i = 0; i < size(); ++i) {
       std::error_code ec;
@@ -225,6 +224,44 @@ void EtcdCluster::start(std::chrono::milliseconds timeout) {
     for (auto& m : members_) m.proc.reset();
   }
   throw std::runtime_error("etcd cluster did not start (see " + dir_ + "/m*.log)");
+}
+
+std::string EtcdCluster::initialCluster(int upto) const {
+  std::string s;
+  for (int i = 0; i < upto; ++i)
+    s += (s.empty() ? "" : ",") + members_[i].name + "=http://127.0.0.1:" +
+         std::to_string(members_[i].peer_port);
+  return s;
+}
+
+HttpResult EtcdCluster::post(int i, const std::string& path, const std::string& body) const {
+  HttpRequest req;
+  req.method = "POST";
+  req.body = body;
+  req.timeout = 5s;
+  return httpFetchSync(clientUrl(i) + path, req);
+}
+
+int EtcdCluster::addLearner(std::chrono::milliseconds timeout) {
+  Member m;
+  m.name = "m" + std::to_string(size() + 1);
+  m.client_port = freePort();
+  m.peer_port = freePort();
+  std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
+  std::string last;
+  bool added = waitFor(
+      [&] {
+        auto r = post(0, "/v3/cluster/member/add",
+                      nlohmann::json{{"peerURLs", {peer}}, {"isLearner", true}}.dump());
+        last = r.ok ? r.body : r.error;
+        return r.ok && r.status == 200;
+      },
+      timeout, 500ms);
+  if (!added) throw std::runtime_error("member add --learner failed: " + last);
+  members_.push_back(std::move(m));
+  int i = size() - 1;
+  members_[i].proc = std::make_unique<Process>(args(i), dir_ + "/" + members_[i].name + ".log");
+  return i;
 }
 
 bool EtcdCluster::running(int i) const {

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qw/http_client.h"
+
 namespace qw::test {
 
 class TempDir {
@@ -77,6 +79,11 @@ class EtcdCluster {
   // Does member i answer its status call and see a leader?
   bool hasLeader(int i) const;
   bool waitLeader(std::chrono::milliseconds timeout);
+  // POST a JSON body to member i's gateway (e.g. "/v3/kv/put").
+  HttpResult post(int i, const std::string& path, const std::string& body) const;
+  // Adds a learner through member 0 (retrying while etcd refuses: peers must have been connected
+  // for 5 s) and starts it. Returns its index.
+  int addLearner(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
  private:
   struct Member {
@@ -85,10 +92,11 @@ class EtcdCluster {
     std::unique_ptr<Process> proc;
   };
   std::vector<std::string> args(int i) const;
+  std::string initialCluster(int upto) const;
   std::string dir_;
   std::vector<std::string> extra_;
   std::vector<Member> members_;
-  std::string initial_cluster_;
+  int original_ = 0;  // members of the initial cluster; later ones joined as learners
   std::string binary_;
 };
 

@@ -13,6 +13,7 @@
 
 #include "qw/aggregator/cluster_view.h"
 #include "qw/aggregator/hub.h"
+#include "qw/aggregator/prometheus.h"
 #include "qw/aggregator/store.h"
 #include "qw/time_util.h"
 
@@ -27,15 +28,7 @@ struct ServerConfig {
   ViewConfig view;
 };
 
-struct Counters {
-  uint64_t batches_stored = 0;
-  uint64_t batches_duplicate = 0;
-  uint64_t samples_stored = 0;
-  uint64_t commit_errors = 0;
-  uint64_t bad_frames = 0;
-  uint64_t auth_failures = 0;
-  uint64_t transactions = 0;
-};
+using Counters = SelfStats;
 
 class Server {
  public:

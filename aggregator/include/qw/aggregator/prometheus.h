@@ -1,0 +1,27 @@
+#pragma once
+// Prometheus text exposition (format 0.0.4) of the cluster view, per-node signals and the
+// aggregator's own health.
+#include <cstdint>
+#include <string>
+
+#include "api.pb.h"
+#include "qw/aggregator/hub.h"
+
+namespace qw::aggregator {
+
+struct SelfStats {
+  uint64_t batches_stored = 0;
+  uint64_t batches_duplicate = 0;
+  uint64_t samples_stored = 0;
+  uint64_t commit_errors = 0;
+  uint64_t bad_frames = 0;
+  uint64_t auth_failures = 0;
+  uint64_t transactions = 0;
+  uint64_t connected_agents = 0;
+};
+
+std::string renderMetrics(const qw::api::ClusterView& view, const Hub& hub, const SelfStats& self);
+// Escapes a label value: backslash, double quote and newline.
+std::string escapeLabel(const std::string& v);
+
+}  // namespace qw::aggregator

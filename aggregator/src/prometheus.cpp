@@ -1,0 +1,135 @@
+#include "qw/aggregator/prometheus.h"
+
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace qw::aggregator {
+
+std::string escapeLabel(const std::string& v) {
+  std::string o;
+  o.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') o += "\\\\";
+    else if (c == '"') o += "\\\"";
+    else if (c == '\n') o += "\\n";
+    else o += c;
+  }
+  return o;
+}
+
+namespace {
+
+class Writer {
+ public:
+  Writer() { o_.precision(15); }
+  void family(const std::string& name, const std::string& type, const std::string& help) {
+    o_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  void sample(const std::string& name, const std::map<std::string, std::string>& labels,
+              double value) {
+    o_ << name;
+    if (!labels.empty()) {
+      o_ << "{";
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        o_ << (first ? "" : ",") << k << "=\"" << escapeLabel(v) << "\"";
+        first = false;
+      }
+      o_ << "}";
+    }
+    o_ << " " << value << "\n";
+  }
+  std::string str() const { return o_.str(); }
+
+ private:
+  std::ostringstream o_;
+};
+
+}  // namespace
+
+std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const SelfStats& self) {
+  Writer w;
+  std::map<std::string, std::string> cl{{"cluster", v.cluster_name()}};
+  w.family("quorumwatch_failure_tolerance", "gauge",
+           "Healthy voting members minus quorum size (negative: quorum lost).");
+  w.sample("quorumwatch_failure_tolerance", cl, v.failure_tolerance());
+  w.family("quorumwatch_quorum_loss_probability", "gauge",
+           "Probability of losing quorum within the horizon.");
+  w.sample("quorumwatch_quorum_loss_probability", cl, v.quorum_loss_probability());
+  w.family("quorumwatch_voting_members", "gauge", "Voting etcd members (learners excluded).");
+  w.sample("quorumwatch_voting_members", cl, v.voting_members());
+  w.family("quorumwatch_healthy_members", "gauge", "Healthy voting etcd members.");
+  w.sample("quorumwatch_healthy_members", cl, v.healthy_members());
+  w.family("quorumwatch_quorum_size", "gauge", "Members needed for quorum.");
+  w.sample("quorumwatch_quorum_size", cl, v.quorum_size());
+  w.family("quorumwatch_cluster_state", "gauge", "1 for the cluster's current state.");
+  for (int s = qw::api::ClusterView::State_MIN; s <= qw::api::ClusterView::State_MAX; ++s) {
+    auto labels = cl;
+    labels["state"] = qw::api::ClusterView::State_Name(static_cast<qw::api::ClusterView::State>(s));
+    w.sample("quorumwatch_cluster_state", labels, v.state() == s ? 1 : 0);
+  }
+  w.family("quorumwatch_etcd_alarm", "gauge", "1 while etcd reports this alarm on any member.");
+  std::set<std::string> alarms;
+  for (const auto& [name, n] : hub.nodes())
+    if (n.has_sample)
+      for (const auto& a : n.latest.etcd().alarms()) alarms.insert(a.alarm());
+  for (const char* a : {"NOSPACE", "CORRUPT"}) {
+    auto labels = cl;
+    labels["alarm"] = a;
+    w.sample("quorumwatch_etcd_alarm", labels, alarms.count(a) ? 1 : 0);
+  }
+  w.family("quorumwatch_warning_active", "gauge", "1 for each active warning.");
+  for (const auto& wr : v.warnings()) {
+    auto labels = cl;
+    labels["code"] = wr.code();
+    labels["severity"] = wr.severity();
+    labels["member"] = wr.member();
+    w.sample("quorumwatch_warning_active", labels, 1);
+  }
+  w.family("quorumwatch_member_healthy", "gauge", "1 when the member counts as healthy.");
+  w.family("quorumwatch_member_is_leader", "gauge", "1 for the leader.");
+  w.family("quorumwatch_member_is_learner", "gauge", "1 for learners (never counted for quorum).");
+  for (const auto& m : v.members()) {
+    std::map<std::string, std::string> l{
+        {"cluster", v.cluster_name()}, {"member", m.name()}, {"member_id", m.member_id()},
+        {"node", m.node()}};
+    w.sample("quorumwatch_member_healthy", l, m.healthy());
+    w.sample("quorumwatch_member_is_leader", l, m.is_leader());
+    w.sample("quorumwatch_member_is_learner", l, m.is_learner());
+  }
+  w.family("quorumwatch_node_agent_connected", "gauge", "1 while the node's agent is connected.");
+  w.family("quorumwatch_node_etcd_reachable", "gauge", "1 when the node's etcd answered.");
+  w.family("quorumwatch_node_spool_dropped_batches", "gauge",
+           "Batches the node's agent dropped from its full spool (agent instance lifetime).");
+  w.family("quorumwatch_node_spool_backlog_batches", "gauge",
+           "Unacknowledged batches the node's agent reported.");
+  for (const auto& [name, n] : hub.nodes()) {
+    std::map<std::string, std::string> l{{"cluster", v.cluster_name()}, {"node", name}};
+    w.sample("quorumwatch_node_agent_connected", l, n.connected);
+    w.sample("quorumwatch_node_etcd_reachable", l, n.has_sample && n.latest.etcd().reachable());
+    w.sample("quorumwatch_node_spool_dropped_batches", l, static_cast<double>(n.dropped));
+    w.sample("quorumwatch_node_spool_backlog_batches", l, static_cast<double>(n.backlog));
+  }
+  w.family("quorumwatch_ingest_batches_total", "counter", "Batches committed to the database.");
+  w.sample("quorumwatch_ingest_batches_total", {}, static_cast<double>(self.batches_stored));
+  w.family("quorumwatch_ingest_duplicate_batches_total", "counter",
+           "Batches received again and ignored (already stored).");
+  w.sample("quorumwatch_ingest_duplicate_batches_total", {},
+           static_cast<double>(self.batches_duplicate));
+  w.family("quorumwatch_ingest_samples_total", "counter", "Samples committed.");
+  w.sample("quorumwatch_ingest_samples_total", {}, static_cast<double>(self.samples_stored));
+  w.family("quorumwatch_ingest_transactions_total", "counter", "Group-commit transactions.");
+  w.sample("quorumwatch_ingest_transactions_total", {}, static_cast<double>(self.transactions));
+  w.family("quorumwatch_commit_errors_total", "counter", "Failed database commits.");
+  w.sample("quorumwatch_commit_errors_total", {}, static_cast<double>(self.commit_errors));
+  w.family("quorumwatch_bad_frames_total", "counter", "Malformed or oversized agent frames.");
+  w.sample("quorumwatch_bad_frames_total", {}, static_cast<double>(self.bad_frames));
+  w.family("quorumwatch_auth_failures_total", "counter", "Agent connections refused for auth.");
+  w.sample("quorumwatch_auth_failures_total", {}, static_cast<double>(self.auth_failures));
+  w.family("quorumwatch_connected_agents", "gauge", "Agent sessions open now.");
+  w.sample("quorumwatch_connected_agents", {}, static_cast<double>(self.connected_agents));
+  return w.str();
+}
+
+}  // namespace qw::aggregator
