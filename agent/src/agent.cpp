@@ -105,6 +105,7 @@ int runAgent(const AgentConfig& cfg) {
   hello.set_failure_domain(cfg.failure_domain);
   hello.set_etcd_flavor("etcd");
   hello.set_protocol_version(1);
+  hello.set_etcd_endpoint(cfg.etcd_endpoint);
 
   UplinkConfig ucfg;
   ucfg.url = *parseUrl(cfg.aggregator);

@@ -1,5 +1,6 @@
 #include "qw/aggregator/cluster_view.h"
 
+#include <algorithm>
 #include <map>
 
 #include "qw/fs_util.h"
@@ -27,6 +28,15 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
   std::map<uint64_t, const NodeState*> by_member;
   for (const auto& [name, n] : hub.nodes())
     if (n.member_id != 0) by_member[n.member_id] = &n;
+  // A member whose etcd never answered its agent: match the agent's endpoint to a client URL.
+  for (const auto& [id, mi] : hub.members()) {
+    if (by_member.count(id)) continue;
+    for (const auto& [name, n] : hub.nodes())
+      if (n.member_id == 0 && !n.etcd_endpoint.empty() &&
+          std::find(mi.client_urls.begin(), mi.client_urls.end(), n.etcd_endpoint) !=
+              mi.client_urls.end())
+        by_member[id] = &n;
+  }
 
   // The leader: what fresh, reachable members report (majority vote; ties go to the higher term).
   std::map<uint64_t, int> votes;

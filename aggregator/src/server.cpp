@@ -409,6 +409,7 @@ void Server::onHello(const std::shared_ptr<AgentConn>& c) {
   n.agent_version = h.agent_version();
   n.failure_domain = h.failure_domain();
   n.boot_id = h.boot_id();
+  n.etcd_endpoint = h.etcd_endpoint();
   n.connected = true;
   if (last) n.last_seq = *last;
   if (!cfg_.view.cluster_name.empty() && h.cluster_name() != cfg_.view.cluster_name)

@@ -173,7 +173,34 @@ EtcdCluster::EtcdCluster(int n, const std::string& dir, std::vector<std::string>
 EtcdCluster::~EtcdCluster() = default;
 
 std::string EtcdCluster::clientUrl(int i) const {
-  return "http://127.0.0.1:" + std::to_string(members_[i].client_port);
+  return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") +
+         std::to_string(members_[i].client_port);
+}
+
+namespace {
+void run(const std::string& cmd) {
+  if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0)
+    throw std::runtime_error("command failed: " + cmd);
+}
+}  // namespace
+
+TlsFiles makeTestCertificates(const std::string& dir) {
+  TlsFiles t{dir + "/ca.crt", dir + "/server.crt", dir + "/server.key", dir + "/client.crt",
+             dir + "/client.key"};
+  std::ofstream(dir + "/server.ext")
+      << "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
+      << "keyUsage=digitalSignature,keyEncipherment\n";
+  std::ofstream(dir + "/client.ext") << "extendedKeyUsage=clientAuth\n";
+  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=qw-test-ca -keyout " + dir +
+      "/ca.key -out " + t.ca);
+  for (std::string who : {"server", "client"}) {
+    run("openssl req -newkey rsa:2048 -nodes -subj /CN=qw-" + who + " -keyout " + dir + "/" + who +
+        ".key -out " + dir + "/" + who + ".csr");
+    run("openssl x509 -req -days 2 -in " + dir + "/" + who + ".csr -CA " + t.ca + " -CAkey " + dir +
+        "/ca.key -CAcreateserial -extfile " + dir + "/" + who + ".ext -out " + dir + "/" + who +
+        ".crt");
+  }
+  return t;
 }
 
 std::vector<std::string> EtcdCluster::args(int i) const {
@@ -192,6 +219,12 @@ std::vector<std::string> EtcdCluster::args(int i) const {
                                 "--initial-cluster-token=qw-test",
                                 "--logger=zap",
                                 "--log-level=warn"};
+  if (tls_) {
+    a.push_back("--cert-file=" + tls_->server_cert);
+    a.push_back("--key-file=" + tls_->server_key);
+    a.push_back("--trusted-ca-file=" + tls_->ca);
+    a.push_back("--client-cert-auth");
+  }
   for (const auto& e : extra_) a.push_back(e);
   return a;
 }
@@ -239,7 +272,8 @@ HttpResult EtcdCluster::post(int i, const std::string& path, const std::string& 
   req.method = "POST";
   req.body = body;
   req.timeout = 5s;
-  return httpFetchSync(clientUrl(i) + path, req);
+  return httpFetchSync(clientUrl(i) + path, req,
+                       tls_ ? makeClientTls(tls_->ca, tls_->client_cert, tls_->client_key) : nullptr);
 }
 
 int EtcdCluster::addLearner(std::chrono::milliseconds timeout) {
@@ -280,7 +314,9 @@ bool EtcdCluster::hasLeader(int i) const {
   req.method = "POST";
   req.body = "{}";
   req.timeout = 1s;
-  auto r = httpFetchSync(clientUrl(i) + "/v3/maintenance/status", req);
+  auto r = httpFetchSync(clientUrl(i) + "/v3/maintenance/status", req,
+                         tls_ ? makeClientTls(tls_->ca, tls_->client_cert, tls_->client_key)
+                              : nullptr);
   if (!r.ok || r.status != 200) return false;
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   return !j.is_discarded() && j.contains("leader");

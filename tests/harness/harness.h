@@ -64,6 +64,14 @@ std::optional<nlohmann::json> getJson(int port, const std::string& path, int* st
 // cache scripts/deps.sh fills).
 std::string etcdBinary();
 
+// Certificates for an etcd cluster with https client URLs and --client-cert-auth, made with the
+// openssl CLI: the server certificate carries serverAuth and clientAuth (etcd's gateway dials
+// itself with it and fails with 503 otherwise), IP SAN 127.0.0.1.
+struct TlsFiles {
+  std::string ca, server_cert, server_key, client_cert, client_key;
+};
+TlsFiles makeTestCertificates(const std::string& dir);
+
 class EtcdCluster {
  public:
   EtcdCluster(int members, const std::string& dir, std::vector<std::string> extra_flags = {});
@@ -79,6 +87,8 @@ class EtcdCluster {
   // Does member i answer its status call and see a leader?
   bool hasLeader(int i) const;
   bool waitLeader(std::chrono::milliseconds timeout);
+  // https client URLs with client-certificate auth; call before start().
+  void enableTls(const TlsFiles& t) { tls_ = t; }
   // POST a JSON body to member i's gateway (e.g. "/v3/kv/put").
   HttpResult post(int i, const std::string& path, const std::string& body) const;
   // Adds a learner through member 0 (retrying while etcd refuses: peers must have been connected
@@ -96,6 +106,7 @@ class EtcdCluster {
   std::string dir_;
   std::vector<std::string> extra_;
   std::vector<Member> members_;
+  std::optional<TlsFiles> tls_;
   int original_ = 0;  // members of the initial cluster; later ones joined as learners
   std::string binary_;
 };

@@ -164,3 +164,18 @@ TEST_CASE("no member list yet: UNKNOWN") {
   CHECK(v.state() == State::UNKNOWN);
   CHECK(v.voting_members() == 0);
 }
+
+TEST_CASE("a member its agent never reached maps to the node by client URL") {
+  Cluster c;
+  auto& n2 = c.hub.node("n2");
+  n2.member_id = 0;  // as if etcd on n2 was down since the agent started
+  n2.etcd_endpoint = "http://127.0.0.1:24479";  // m2's client URL in the capture
+  qw::wire::NodeSample down;
+  down.mutable_etcd()->set_reachable(false);
+  down.mutable_etcd()->set_error("TLS handshake failed");
+  c.report(1, down);
+  auto v = c.view();
+  auto m2 = c.member(v, "m2");
+  CHECK(m2.node() == "n2");
+  CHECK(m2.reasons(0) == "etcd unreachable: TLS handshake failed");
+}

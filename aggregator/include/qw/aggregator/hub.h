@@ -17,6 +17,7 @@ struct NodeState {
   std::string agent_version;
   std::string failure_domain;
   std::string boot_id;
+  std::string etcd_endpoint;  // the client URL the agent samples
   bool connected = false;
   int64_t last_seen_wall_ms = 0;    // receive time of the newest sample
   int64_t last_seen_steady_ms = -1; // -1: never seen by this process (loaded from the database)
