@@ -83,14 +83,15 @@ int main(int argc, char** argv) {
     etcd.start();
     for (int i = 0; i < 3; ++i)
       std::printf("  %s client URL %s\n", etcd.name(i).c_str(), etcd.clientUrl(i).c_str());
-    Aggregator agg(tmp.path(), port ? std::vector<std::string>{"--listen",
-                                                               "127.0.0.1:" + std::to_string(port)}
-                                    : std::vector<std::string>{});
+    std::vector<std::string> agg_args = {"--cluster-name", "demo"};
+    if (port) agg_args.insert(agg_args.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
+    Aggregator agg(tmp.path(), agg_args);
     int p = agg.start();
     std::vector<std::unique_ptr<Agent>> agents;
     for (int i = 0; i < 3; ++i) {
       agents.push_back(std::make_unique<Agent>(tmp.path(), "node-" + std::to_string(i + 1),
-                                               etcd.clientUrl(i), agg.streamUrl()));
+                                               etcd.clientUrl(i), agg.streamUrl(),
+                                               std::vector<std::string>{"--cluster-name", "demo"}));
       agents.back()->start();
     }
     std::printf("\naggregator on 127.0.0.1:%d\n  API:       http://127.0.0.1:%d/api/v1/cluster\n"
