@@ -122,7 +122,10 @@ int main(int argc, char** argv) {
         });
       }
       if (!ok) tmp.keep();
-      std::printf("\ndemo check %s (logs in %s)\n", ok ? "PASSED" : "FAILED", tmp.path().c_str());
+      if (ok)
+        std::printf("\ndemo check PASSED\n");
+      else
+        std::printf("\ndemo check FAILED (logs kept in %s)\n", tmp.path().c_str());
       return ok ? 0 : 1;
     }
 
