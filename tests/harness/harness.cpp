@@ -379,4 +379,38 @@ void Agent::start() {
       argv_, dir_ + "/agent-" + node_ + "." + std::to_string(++starts_) + ".log");
 }
 
+ClusterStack::ClusterStack(const std::string& name, int members,
+                           std::vector<std::string> etcd_flags,
+                           std::vector<std::string> agent_flags_in)
+    : tmp(name),
+      etcd(members, tmp.path(), std::move(etcd_flags)),
+      agg(tmp.path()),
+      agent_flags(std::move(agent_flags_in)) {
+  etcd.start();
+  port = agg.start();
+  for (int i = 0; i < members; ++i) addAgent(i);
+}
+
+void ClusterStack::addAgent(int i) {
+  agents.push_back(std::make_unique<Agent>(tmp.path(), "node-" + std::to_string(i + 1),
+                                           etcd.clientUrl(i), agg.streamUrl(), agent_flags));
+  agents.back()->start();
+}
+
+bool ClusterStack::view(const std::function<bool(const nlohmann::json&)>& pred) {
+  auto v = getJson(port, "/api/v1/cluster");
+  if (!v) return false;
+  last = *v;
+  return pred(*v);
+}
+
+bool ClusterStack::waitView(const std::function<bool(const nlohmann::json&)>& pred,
+                            std::chrono::milliseconds timeout) {
+  return waitFor([&] { return view(pred); }, timeout);
+}
+
+bool healthyWithTolerance1(const nlohmann::json& v) {
+  return v["state"] == "HEALTHY" && v["failure_tolerance"] == 1;
+}
+
 }  // namespace qw::test

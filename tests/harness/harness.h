@@ -146,4 +146,27 @@ class Agent {
   int starts_ = 0;
 };
 
+// The usual integration set-up: N etcd members, the aggregator and one agent per member
+// (node-1..node-N), started in that order; `view` polls /api/v1/cluster and keeps the last answer.
+class ClusterStack {
+ public:
+  explicit ClusterStack(const std::string& name, int members = 3,
+                        std::vector<std::string> etcd_flags = {},
+                        std::vector<std::string> agent_flags = {});
+  void addAgent(int member);
+  bool view(const std::function<bool(const nlohmann::json&)>& pred);
+  bool waitView(const std::function<bool(const nlohmann::json&)>& pred,
+                std::chrono::milliseconds timeout);
+
+  TempDir tmp;
+  EtcdCluster etcd;
+  Aggregator agg;
+  std::vector<std::unique_ptr<Agent>> agents;
+  std::vector<std::string> agent_flags;
+  int port = 0;
+  nlohmann::json last;
+};
+
+bool healthyWithTolerance1(const nlohmann::json& v);
+
 }  // namespace qw::test

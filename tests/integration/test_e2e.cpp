@@ -15,37 +15,12 @@ json memberNamed(const json& v, const std::string& name) {
   return json::object();
 }
 
-struct Stack {
-  TempDir tmp{"qw-e2e"};
-  EtcdCluster etcd{3, tmp.path()};
-  Aggregator agg{tmp.path()};
-  std::vector<std::unique_ptr<Agent>> agents;
-  int port = 0;
-  json last;
-
-  Stack() {
-    etcd.start();
-    port = agg.start();
-    for (int i = 0; i < 3; ++i) {
-      agents.push_back(std::make_unique<Agent>(tmp.path(), "node-" + std::to_string(i + 1),
-                                               etcd.clientUrl(i), agg.streamUrl()));
-      agents.back()->start();
-    }
-  }
-  bool view(const std::function<bool(const json&)>& pred) {
-    auto v = getJson(port, "/api/v1/cluster");
-    if (!v) return false;
-    last = *v;
-    return pred(*v);
-  }
-};
-
 }  // namespace
 
 TEST_CASE("e2e: tolerance 1, kill -9 one member -> 0 with reason, two -> QUORUM_LOST, restart -> "
           "HEALTHY",
           "[e2e]") {
-  Stack s;
+  ClusterStack s("qw-e2e");
   INFO("last view: " << s.last.dump());
   REQUIRE(s.view([](const json& v) { return v.is_object(); }));
   REQUIRE(waitFor(

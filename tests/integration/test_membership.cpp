@@ -27,43 +27,12 @@ std::string b64(const std::string& in) {
   return out;
 }
 
-struct Stack {
-  TempDir tmp;
-  EtcdCluster etcd;
-  Aggregator agg{tmp.path()};
-  std::vector<std::unique_ptr<Agent>> agents;
-  int port = 0;
-  json last;
-
-  explicit Stack(const std::string& name, std::vector<std::string> etcd_flags = {})
-      : tmp(name), etcd(3, tmp.path(), std::move(etcd_flags)) {
-    etcd.start();
-    port = agg.start();
-    for (int i = 0; i < 3; ++i) addAgent(i);
-  }
-  void addAgent(int i) {
-    agents.push_back(std::make_unique<Agent>(tmp.path(), "node-" + std::to_string(i + 1),
-                                             etcd.clientUrl(i), agg.streamUrl()));
-    agents.back()->start();
-  }
-  bool view(const std::function<bool(const json&)>& pred) {
-    auto v = getJson(port, "/api/v1/cluster");
-    if (!v) return false;
-    last = *v;
-    return pred(*v);
-  }
-  bool waitView(const std::function<bool(const json&)>& pred, std::chrono::seconds t) {
-    return waitFor([&] { return view(pred); }, t);
-  }
-};
-
-bool healthy1(const json& v) { return v["state"] == "HEALTHY" && v["failure_tolerance"] == 1; }
 
 }  // namespace
 
 TEST_CASE("a learner is listed but never counted for quorum", "[learner]") {
-  Stack s("qw-learner");
-  REQUIRE(s.waitView(healthy1, 30s));
+  ClusterStack s("qw-learner");
+  REQUIRE(s.waitView(healthyWithTolerance1, 30s));
   int l = s.etcd.addLearner();
   s.addAgent(l);
   bool seen = s.waitView(
@@ -87,8 +56,8 @@ TEST_CASE("a learner is listed but never counted for quorum", "[learner]") {
 
 TEST_CASE("NOSPACE: CRITICAL with a warning and exported, HEALTHY after compact, defrag, disarm",
           "[nospace]") {
-  Stack s("qw-nospace", {"--quota-backend-bytes=16777216"});
-  REQUIRE(s.waitView(healthy1, 30s));
+  ClusterStack s("qw-nospace", 3, {"--quota-backend-bytes=16777216"});
+  REQUIRE(s.waitView(healthyWithTolerance1, 30s));
 
   // Fill with 200 KB values until a put is refused.
   std::string value = b64(std::string(200 * 1024, 'x'));
@@ -144,7 +113,7 @@ TEST_CASE("NOSPACE: CRITICAL with a warning and exported, HEALTHY after compact,
                               {"alarm", "NOSPACE"}}.dump());
     REQUIRE(r.status == 200);
   }
-  REQUIRE(s.waitView([](const json& v) { return healthy1(v) && v["warnings"].empty(); }, 15s));
+  REQUIRE(s.waitView([](const json& v) { return healthyWithTolerance1(v) && v["warnings"].empty(); }, 15s));
   auto after = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(s.port) + "/metrics");
   CHECK(after.body.find("quorumwatch_etcd_alarm{alarm=\"NOSPACE\",cluster=\"test\"} 0") !=
         std::string::npos);
