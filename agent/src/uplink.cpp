@@ -114,9 +114,11 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
   co_await ws->async_handshake(res, cfg_.url.hostPort(), cfg_.url.target,
                                net::redirect_error(net::use_awaitable, ec));
   if (ec) {
+    // Boost 1.74 does not fill `res` when the upgrade is declined, so no status to quote.
     if (ec == websocket::error::upgrade_declined)
-      throw std::runtime_error("upgrade refused with HTTP " +
-                               std::to_string(res.result_int()) + ": " + res.body());
+      throw std::runtime_error(
+          "the aggregator refused the WebSocket upgrade (wrong or missing token, wrong path, or "
+          "too many agents; its log says which)");
     throw boost::system::system_error(ec);
   }
 

@@ -126,7 +126,8 @@ class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn>
         break;
       }
     }
-    closed_ = true;
+    // After fail() the write loop still owes the peer its Error message; it closes afterwards.
+    if (!close_after_write_) closed_ = true;
     srv_->onClose(this);
   }
 

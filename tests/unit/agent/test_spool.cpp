@@ -1,4 +1,7 @@
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include "qw/agent/backoff.h"
 #include "qw/agent/spool.h"
@@ -59,4 +62,93 @@ TEST_CASE("full-jitter backoff grows to the cap and resets") {
   CHECK(b.attempt() == 50);
   b.reset();
   CHECK(b.next() <= 100ms);
+}
+
+namespace {
+struct TmpFile {
+  std::string dir, path;
+  TmpFile() {
+    char tmpl[] = "/tmp/qw-spool-XXXXXX";
+    dir = mkdtemp(tmpl);
+    path = dir + "/agent.spool";
+  }
+  ~TmpFile() { std::filesystem::remove_all(dir); }
+};
+}  // namespace
+
+TEST_CASE("a file spool keeps instance id, next seq and unacknowledged batches across restarts") {
+  TmpFile t;
+  std::string err, note, id;
+  {
+    auto sp = Spool::openFile(t.path, 1 << 20, &err, &note);
+    REQUIRE(sp);
+    CHECK(note.find("new") != std::string::npos);
+    id = sp->instanceId();
+    for (int i = 0; i < 5; ++i) sp->push(batchOf(i));
+    sp->ackUpTo(2);
+  }
+  auto sp = Spool::openFile(t.path, 1 << 20, &err, &note);
+  REQUIRE(sp);
+  CHECK(sp->instanceId() == id);
+  CHECK(sp->size() == 3);
+  CHECK(sp->next(0)->seq == 3);
+  CHECK(sp->nextSeq() == 6);
+  CHECK(sp->push(batchOf(9)) == 6);
+  qw::wire::AgentMessage m;
+  REQUIRE(m.ParseFromString(sp->next(5)->frame));
+  CHECK(m.batch().samples(0).cycle() == 9);
+}
+
+TEST_CASE("a torn tail is cut, a foreign file is moved aside") {
+  TmpFile t;
+  std::string err, note;
+  {
+    auto sp = Spool::openFile(t.path, 1 << 20, &err, &note);
+    for (int i = 0; i < 3; ++i) sp->push(batchOf(i));
+  }
+  {
+    std::ofstream f(t.path, std::ios::app | std::ios::binary);
+    f << "\x01garbage-that-is-not-a-whole-record";
+  }
+  auto sp = Spool::openFile(t.path, 1 << 20, &err, &note);
+  REQUIRE(sp);
+  CHECK(sp->size() == 3);
+  CHECK(note.find("torn or corrupt tail") != std::string::npos);
+  sp.reset();
+  {
+    std::ofstream f(t.path, std::ios::trunc);
+    f << "hello, not a spool";
+  }
+  auto fresh = Spool::openFile(t.path, 1 << 20, &err, &note);
+  REQUIRE(fresh);
+  CHECK(fresh->size() == 0);
+  CHECK(std::filesystem::exists(t.path + ".corrupt"));
+  CHECK(note.find("moved to") != std::string::npos);
+}
+
+TEST_CASE("drops and the sequence position survive a compaction and a reload") {
+  TmpFile t;
+  std::string err, note;
+  Spool probe(1 << 20);
+  probe.push(batchOf(1));
+  size_t one = probe.bytes();
+  uint64_t dropped = 0;
+  {
+    auto sp = Spool::openFile(t.path, one * 3, &err, &note);
+    for (int i = 0; i < 2000; ++i) sp->push(batchOf(i));  // many rewrites on the way
+    dropped = sp->dropped();
+    CHECK(dropped > 1900);
+    sp->ackUpTo(sp->nextSeq() - 1);
+  }
+  CHECK(std::filesystem::file_size(t.path) < 64 * 1024 + 8 * one);
+  auto sp = Spool::openFile(t.path, one * 3, &err, &note);
+  CHECK(sp->size() == 0);
+  CHECK(sp->dropped() == dropped);
+  CHECK(sp->push(batchOf(1)) == 2001);
+}
+
+TEST_CASE("an unwritable spool file is a clear start-up error") {
+  std::string err, note;
+  CHECK_FALSE(Spool::openFile("/nonexistent-dir/agent.spool", 1 << 20, &err, &note));
+  CHECK(err.find("cannot write spool file") != std::string::npos);
 }

@@ -22,6 +22,8 @@ struct AgentConfig {
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_cap{30000};
   int64_t spool_max_bytes = 1 << 20;
+  std::string spool_file;  // empty: memory spool
+  std::chrono::milliseconds drain_timeout{3000};
   std::string log_level = "info";
   bool print_config = false;
 };

@@ -1,0 +1,339 @@
+// Streaming that never loses a sample (DESIGN.md s4): kill -9 the aggregator at random moments,
+// spool overflow, and bad input, with the real agent and aggregator binaries on real etcd.
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "../harness/harness.h"
+#include "wire.pb.h"
+
+using namespace qw::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+
+namespace {
+
+struct Produced {
+  std::string instance;
+  uint64_t batches = 0, unacked = 0, dropped = 0;
+};
+
+// The agent's last log line after SIGTERM: what its instance produced.
+Produced stopAndReport(Agent& a) {
+  a.stop();
+  static const std::regex re(
+      "stopped: instance ([0-9a-f]+) produced ([0-9]+) batches \\(seq 1\\.\\.[0-9]+\\), ([0-9]+) "
+      "unacknowledged, ([0-9]+) dropped");
+  std::smatch m;
+  std::string log = a.process().log();
+  Produced p;
+  if (std::regex_search(log, m, re)) {
+    p.instance = m[1];
+    p.batches = std::stoull(m[2]);
+    p.unacked = std::stoull(m[3]);
+    p.dropped = std::stoull(m[4]);
+  }
+  return p;
+}
+
+struct Stored {
+  uint64_t batches = 0, distinct = 0, min_seq = 0, max_seq = 0, samples = 0, distinct_samples = 0;
+};
+
+Stored storedFor(const std::string& db_path, const std::string& instance) {
+  sqlite3* db = nullptr;
+  Stored s;
+  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  auto one = [&](const char* sql, std::vector<uint64_t*> out) {
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
+    sqlite3_bind_text(st, 1, instance.c_str(), -1, SQLITE_TRANSIENT);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    for (size_t i = 0; i < out.size(); ++i)
+      *out[i] = static_cast<uint64_t>(sqlite3_column_int64(st, static_cast<int>(i)));
+    sqlite3_finalize(st);
+  };
+  one("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM batches WHERE instance_id=?",
+      {&s.batches, &s.distinct, &s.min_seq, &s.max_seq});
+  one("SELECT count(*), count(DISTINCT seq) FROM samples WHERE instance_id=?",
+      {&s.samples, &s.distinct_samples});
+  sqlite3_close(db);
+  return s;
+}
+
+// A number field of an API answer, 0 when the answer is missing or an error object.
+double num(const std::optional<json>& j, const char* key) {
+  if (!j || !j->is_object() || !j->contains(key) || !(*j)[key].is_number()) return 0;
+  return (*j)[key].get<double>();
+}
+
+int envInt(const char* name, int def) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : def;
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 of the aggregator at random moments loses and duplicates no batch",
+          "[streaming]") {
+  const int kills = envInt("QW_KILLS", 20);
+  const unsigned seed = static_cast<unsigned>(envInt("QW_SEED", static_cast<int>(std::random_device{}())));
+  INFO("QW_SEED=" << seed << " QW_KILLS=" << kills);
+  std::mt19937 rng(seed);
+  ClusterStack s("qw-kill", 3, {}, {"--fast-interval", "100ms", "--drain-timeout", "15s"});
+  REQUIRE(s.waitView(healthyWithTolerance1, 30s));
+
+  std::uniform_int_distribution<int> up(150, 1200), down(0, 400);
+  for (int k = 0; k < kills; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(up(rng)));  // a random moment
+    s.agg.kill9();
+    std::this_thread::sleep_for(std::chrono::milliseconds(down(rng)));
+    s.agg.start();
+  }
+  // One longer outage: the agents spool and replay their backlog afterwards.
+  s.agg.kill9();
+  std::this_thread::sleep_for(8s);
+  s.agg.start();
+  REQUIRE(s.waitView(healthyWithTolerance1, 30s));
+
+  uint64_t produced = 0, stored = 0, lost = 0, duplicated = 0;
+  for (auto& a : s.agents) {
+    auto p = stopAndReport(*a);
+    INFO("agent log: " << a->process().log().substr(0, 4000));
+    REQUIRE_FALSE(p.instance.empty());
+    CHECK(p.unacked == 0);
+    CHECK(p.dropped == 0);
+    auto st = storedFor(s.agg.dbPath(), p.instance);
+    CHECK(st.batches == p.batches);
+    CHECK(st.distinct == p.batches);
+    CHECK(st.min_seq == 1);
+    CHECK(st.max_seq == p.batches);
+    CHECK(st.samples == p.batches);  // one sample per batch, each stored once
+    CHECK(st.distinct_samples == p.batches);
+    produced += p.batches;
+    stored += st.distinct;
+    lost += p.batches - std::min(p.batches, st.distinct);
+    duplicated += st.samples - std::min(st.samples, st.distinct_samples);
+  }
+  std::printf("streaming: %d kills survived, %llu batches produced, %llu stored, %llu lost, "
+              "%llu duplicated (seed %u)\n",
+              kills + 1, static_cast<unsigned long long>(produced),
+              static_cast<unsigned long long>(stored), static_cast<unsigned long long>(lost),
+              static_cast<unsigned long long>(duplicated), seed);
+  CHECK(produced > 0);
+  CHECK(lost == 0);
+  CHECK(duplicated == 0);
+}
+
+TEST_CASE("a full spool drops the oldest batches and the API shows the count", "[streaming]") {
+  ClusterStack s("qw-overflow", 1, {},
+                 {"--fast-interval", "100ms", "--spool-max-bytes", "4096", "--drain-timeout", "15s"});
+  REQUIRE(waitFor([&] {
+    return num(getJson(s.port, "/api/v1/nodes/node-1"), "last_seq") >= 3;
+  }, 20s));
+  s.agg.kill9();
+  std::this_thread::sleep_for(5s);  // ~50 batches of ~200 bytes into a 4 KiB spool
+  s.agg.start();
+  json node;
+  REQUIRE(waitFor([&] {
+    auto n = getJson(s.port, "/api/v1/nodes/node-1");
+    if (n) node = *n;
+    return num(n, "dropped_batches") > 0 && (*n)["connected"] == true;
+  }, 20s));
+  // Batches made after the backlog drained carry the final drop count.
+  double seq = num(node, "last_seq");
+  REQUIRE(waitFor([&] { return num(getJson(s.port, "/api/v1/nodes/node-1"), "last_seq") >= seq + 5; },
+                  20s));
+  auto p = stopAndReport(*s.agents[0]);
+  INFO("node: " << node.dump() << " agent log: " << s.agents[0]->process().log().substr(0, 3000));
+  CHECK(p.unacked == 0);
+  CHECK(p.dropped > 0);
+  auto st = storedFor(s.agg.dbPath(), p.instance);
+  CHECK(st.distinct + p.dropped == p.batches);  // everything not dropped arrived, exactly once
+  CHECK(st.samples == st.distinct);
+  auto after = getJson(s.port, "/api/v1/nodes/node-1");
+  REQUIRE(after);
+  CHECK(num(after, "dropped_batches") == static_cast<double>(p.dropped));
+  auto metrics = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(s.port) + "/metrics");
+  CHECK(metrics.body.find("quorumwatch_node_spool_dropped_batches{cluster=\"test\",node=\"node-1\"} " +
+                          std::to_string(p.dropped)) != std::string::npos);
+}
+
+namespace {
+
+// The HTTP answer to a WebSocket upgrade request (Boost 1.74's handshake does not keep it).
+std::pair<int, std::string> upgradeAnswer(int port, const std::string& token) {
+  net::io_context ioc;
+  beast::tcp_stream s(ioc);
+  s.expires_after(5s);
+  s.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                                   static_cast<unsigned short>(port)));
+  beast::http::request<beast::http::empty_body> req{beast::http::verb::get, "/v1/stream", 11};
+  req.set(beast::http::field::host, "127.0.0.1");
+  req.set(beast::http::field::upgrade, "websocket");
+  req.set(beast::http::field::connection, "upgrade");
+  req.set(beast::http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+  req.set(beast::http::field::sec_websocket_version, "13");
+  if (!token.empty()) req.set(beast::http::field::authorization, "Bearer " + token);
+  beast::http::write(s, req);
+  beast::flat_buffer b;
+  beast::http::response<beast::http::string_body> res;
+  beast::http::read(s, b, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+// A hand-driven WebSocket client for bad-input tests.
+struct RawClient {
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws{ioc};
+  websocket::response_type res;
+  beast::error_code ec;
+
+  RawClient(int port, const std::string& token) {
+    net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+    beast::get_lowest_layer(ws).expires_after(5s);
+    beast::get_lowest_layer(ws).socket().connect(ep, ec);
+    if (ec) return;
+    ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& r) {
+      if (!token.empty()) r.set(beast::http::field::authorization, "Bearer " + token);
+    }));
+    ws.handshake(res, "127.0.0.1", "/v1/stream", ec);
+  }
+  void sendBinary(const std::string& bytes) {
+    ws.binary(true);
+    ws.write(net::buffer(bytes), ec);
+  }
+  void sendText(const std::string& text) {
+    ws.text(true);
+    ws.write(net::buffer(text), ec);
+  }
+  // Next message from the aggregator, or nullopt when the connection ends.
+  std::optional<qw::wire::AggregatorMessage> read() {
+    beast::flat_buffer b;
+    ws.read(b, ec);
+    if (ec) return std::nullopt;
+    qw::wire::AggregatorMessage m;
+    if (!m.ParseFromArray(b.data().data(), static_cast<int>(b.size()))) return std::nullopt;
+    return m;
+  }
+  bool closedAfterError(const std::string& code) {
+    auto m = read();
+    bool got = m && m->has_error() && m->error().code() == code;
+    auto end = read();
+    return got && !end;
+  }
+  std::string hello(const std::string& node) {
+    qw::wire::AgentMessage m;
+    m.mutable_hello()->set_node_name(node);
+    m.mutable_hello()->set_instance_id("bad-" + node);
+    m.mutable_hello()->set_cluster_name("test");
+    return m.SerializeAsString();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("wrong or missing token is 401 and malformed, text or oversized frames close only that "
+          "session",
+          "[streaming]") {
+  TempDir tmp("qw-badinput");
+  std::string token_file = tmp.path() + "/token";
+  std::ofstream(token_file) << "s3cret-token\n";
+  ::chmod(token_file.c_str(), 0600);
+  EtcdCluster etcd(1, tmp.path());
+  etcd.start();
+  Aggregator agg(tmp.path(), {"--token-file", token_file, "--max-frame-bytes", "4096"});
+  int port = agg.start();
+  Agent good(tmp.path(), "good", etcd.clientUrl(0), agg.streamUrl(),
+             {"--token-file", token_file, "--fast-interval", "100ms"});
+  good.start();
+  auto goodSeq = [&] { return num(getJson(port, "/api/v1/nodes/good"), "last_seq"); };
+  REQUIRE(waitFor([&] { return goodSeq() >= 2; }, 20s));
+
+  {
+    RawClient none(port, "");
+    CHECK(none.ec == websocket::error::upgrade_declined);
+    auto [st1, body1] = upgradeAnswer(port, "");
+    CHECK(st1 == 401);
+    CHECK(body1.find("unauthorized") != std::string::npos);
+    auto [st2, body2] = upgradeAnswer(port, "s3cret-tokem");
+    CHECK(st2 == 401);
+  }
+  {
+    RawClient c(port, "s3cret-token");
+    REQUIRE_FALSE(c.ec);
+    c.sendBinary("\xff\xff\xff\xff not protobuf");
+    CHECK(c.closedAfterError("bad_frame"));
+  }
+  {
+    RawClient c(port, "s3cret-token");
+    REQUIRE_FALSE(c.ec);
+    c.sendText("{\"hello\":{}}");
+    CHECK(c.closedAfterError("bad_frame"));
+  }
+  {
+    RawClient c(port, "s3cret-token");
+    REQUIRE_FALSE(c.ec);
+    c.sendBinary(c.hello("intruder"));
+    auto w = c.read();
+    REQUIRE(w);
+    CHECK(w->has_welcome());
+    qw::wire::AgentMessage big;
+    big.mutable_batch()->set_seq(1);
+    big.mutable_batch()->add_samples()->mutable_etcd()->set_error(std::string(10000, 'x'));
+    c.sendBinary(big.SerializeAsString());
+    CHECK_FALSE(c.read());  // closed: frame over --max-frame-bytes
+  }
+  {
+    RawClient c(port, "s3cret-token");
+    REQUIRE_FALSE(c.ec);
+    qw::wire::AgentMessage b;
+    b.mutable_batch()->set_seq(1);
+    c.sendBinary(b.SerializeAsString());
+    CHECK(c.closedAfterError("protocol"));  // a batch before Hello
+  }
+  // The well-behaved agent kept streaming through all of it.
+  double before = goodSeq();
+  CHECK(waitFor([&] { return goodSeq() >= before + 5; }, 10s));
+  auto n = getJson(port, "/api/v1/nodes/good");
+  CHECK((*n)["connected"] == true);
+  // Nothing from the bad sessions was stored.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(agg.dbPath().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT count(DISTINCT node) FROM batches", -1, &st, nullptr);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  auto metrics = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  CHECK(metrics.body.find("quorumwatch_auth_failures_total 3") != std::string::npos);
+  CHECK(metrics.body.find("quorumwatch_bad_frames_total 4") != std::string::npos);
+}
+
+TEST_CASE("the agent refuses a token file others can read", "[streaming]") {
+  TempDir tmp("qw-tokenmode");
+  std::string token_file = tmp.path() + "/token";
+  std::ofstream(token_file) << "t\n";
+  ::chmod(token_file.c_str(), 0644);
+  Process p({binDir() + "/quorumwatch-agent", "--token-file", token_file}, tmp.path() + "/a.log");
+  int status = p.stop(0, 10s);  // signal 0: just wait for it to exit
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(p.log().find("accessible by group or others") != std::string::npos);
+}
