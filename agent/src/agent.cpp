@@ -33,6 +33,12 @@ void registerOptions(Options& o, AgentConfig* c) {
   o.addString("aggregator", "Aggregator stream URL (ws:// or wss://).", &c->aggregator);
   o.addString("token-file", "File holding the bearer token for the aggregator (mode 0600).",
               &c->token_file);
+  o.addString("aggregator-ca",
+              "CA file to verify the aggregator's certificate (wss://; default: system store).",
+              &c->aggregator_ca);
+  o.addString("aggregator-cert", "Client certificate for the aggregator (if it requires one).",
+              &c->aggregator_cert);
+  o.addString("aggregator-key", "Key of --aggregator-cert.", &c->aggregator_key);
   o.addString("etcd-endpoint", "Client URL of the local etcd member.", &c->etcd_endpoint);
   o.addString("etcd-cacert", "CA file to verify etcd's server certificate (https).", &c->etcd_cacert);
   o.addString("etcd-cert", "Client certificate for etcd (with --client-cert-auth).", &c->etcd_cert);
@@ -69,6 +75,8 @@ std::string validate(const AgentConfig& c) {
     return "--etcd-endpoint must be an http:// or https:// URL, got '" + c.etcd_endpoint + "'";
   if (c.etcd_cert.empty() != c.etcd_key.empty())
     return "--etcd-cert and --etcd-key go together";
+  if (c.aggregator_cert.empty() != c.aggregator_key.empty())
+    return "--aggregator-cert and --aggregator-key go together";
   if (c.backoff_cap < c.backoff_base) return "--reconnect-max must not be below --reconnect-base";
   return "";
 }
@@ -91,7 +99,8 @@ int runAgent(const AgentConfig& cfg) {
     if (!cfg.token_file.empty()) token = readTokenFile(cfg.token_file);
     if (parseUrl(cfg.etcd_endpoint)->tls())
       etcd_tls = makeClientTls(cfg.etcd_cacert, cfg.etcd_cert, cfg.etcd_key);
-    if (parseUrl(cfg.aggregator)->tls()) agg_tls = makeClientTls("", "", "");
+    if (parseUrl(cfg.aggregator)->tls())
+      agg_tls = makeClientTls(cfg.aggregator_ca, cfg.aggregator_cert, cfg.aggregator_key);
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 1;

@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "qw/aggregator/server.h"
 #include "qw/log.h"
@@ -14,11 +15,42 @@ namespace qw::aggregator {
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 
+namespace {
+
+std::shared_ptr<net::ssl::context> makeServerTls(const std::string& cert, const std::string& key,
+                                                 const std::string& client_ca) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                   net::ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) throw std::runtime_error("cannot load --tls-cert '" + cert + "': " + ec.message());
+  ctx->use_private_key_file(key, net::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("cannot load --tls-key '" + key + "': " + ec.message());
+  if (!client_ca.empty()) {
+    ctx->load_verify_file(client_ca, ec);
+    if (ec) throw std::runtime_error("cannot load --client-ca '" + client_ca + "': " + ec.message());
+    ctx->set_verify_mode(net::ssl::verify_peer | net::ssl::verify_fail_if_no_peer_cert);
+  }
+  return ctx;
+}
+
+}  // namespace
+
 void registerOptions(Options& o, AggregatorConfig* c) {
   o.addString("listen", "Address and port for agents, the API, /metrics and the page.", &c->listen);
   o.addString("db", "SQLite database file (created when missing).", &c->db);
   o.addString("token-file", "File holding the bearer token agents must present (mode 0600).",
               &c->token_file);
+  o.addString("tls-cert",
+              "Server certificate (PEM chain): serve wss:// to agents and https:// to API clients.",
+              &c->tls_cert);
+  o.addString("tls-key", "Key of --tls-cert.", &c->tls_key);
+  o.addString("client-ca",
+              "Require client certificates signed by this CA from every connection (needs "
+              "--tls-cert).",
+              &c->client_ca);
   o.addString("cluster-name", "Name of the etcd cluster this aggregator watches.", &c->cluster_name);
   o.addString("durability",
               "normal: WAL with synchronous=NORMAL (a power cut may lose the last commits, which "
@@ -44,6 +76,8 @@ std::string validate(const AggregatorConfig& c) {
   if (c.durability != "normal" && c.durability != "full")
     return "--durability must be normal or full";
   if (c.db.empty()) return "--db must name a file";
+  if (c.tls_cert.empty() != c.tls_key.empty()) return "--tls-cert and --tls-key go together";
+  if (!c.client_ca.empty() && c.tls_cert.empty()) return "--client-ca needs --tls-cert and --tls-key";
   return "";
 }
 
@@ -56,6 +90,7 @@ int runAggregator(const AggregatorConfig& c) {
   ServerConfig scfg;
   try {
     if (!c.token_file.empty()) scfg.token = readTokenFile(c.token_file);
+    if (!c.tls_cert.empty()) scfg.tls = makeServerTls(c.tls_cert, c.tls_key, c.client_ca);
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 1;
@@ -98,7 +133,9 @@ int runAggregator(const AggregatorConfig& c) {
   }
   std::string shown = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                                : bound.address().to_string();
-  log->info("listening on {}:{}", shown, bound.port());
+  log->info("listening on {}:{}{}", shown, bound.port(),
+            scfg.tls ? (c.client_ca.empty() ? " (TLS)" : " (TLS, client certificates required)")
+                     : "");
 
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {

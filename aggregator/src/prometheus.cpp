@@ -127,6 +127,9 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
   w.sample("quorumwatch_bad_frames_total", {}, static_cast<double>(self.bad_frames));
   w.family("quorumwatch_auth_failures_total", "counter", "Agent connections refused for auth.");
   w.sample("quorumwatch_auth_failures_total", {}, static_cast<double>(self.auth_failures));
+  w.family("quorumwatch_tls_handshake_failures_total", "counter",
+           "Connections that failed the TLS handshake (e.g. no or untrusted client certificate).");
+  w.sample("quorumwatch_tls_handshake_failures_total", {}, static_cast<double>(self.tls_failures));
   w.family("quorumwatch_connected_agents", "gauge", "Agent sessions open now.");
   w.sample("quorumwatch_connected_agents", {}, static_cast<double>(self.connected_agents));
   return w.str();

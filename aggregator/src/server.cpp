@@ -9,7 +9,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "api.pb.h"
 #include "qw/aggregator/json.h"
@@ -60,10 +62,29 @@ bool authorized(const Request& req, const std::string& token) {
 
 }  // namespace
 
-// One agent's WebSocket session: reads Hello then Batches, writes Welcome, Acks and Errors.
+// One agent's session as the rest of the server sees it, whatever the transport.
 class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn> {
  public:
-  AgentConn(Server* srv, beast::tcp_stream stream, std::string remote)
+  virtual ~AgentConn() = default;
+  virtual void send(const qw::wire::AggregatorMessage& m) = 0;
+  virtual void fail(const std::string& code, const std::string& message) = 0;
+  virtual void close() = 0;
+  std::string name() const { return hello_.node_name().empty() ? "?" : hello_.node_name(); }
+  const qw::wire::Hello& hello() const { return hello_; }
+  const std::string& instance() const { return instance_; }
+
+ protected:
+  qw::wire::Hello hello_;
+  std::string instance_;
+};
+
+// One agent's WebSocket session (ws or wss): reads Hello then Batches, writes Welcome, Acks and
+// Errors through a bounded queue.
+template <class Ws>
+class AgentConnImpl final : public Server::AgentConn {
+ public:
+  template <class Stream>
+  AgentConnImpl(Server* srv, Stream&& stream, std::string remote)
       : srv_(srv), ws_(std::move(stream)), remote_(std::move(remote)) {}
 
   net::awaitable<void> run(Request req) {
@@ -131,7 +152,7 @@ class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn>
     srv_->onClose(this);
   }
 
-  void send(const qw::wire::AggregatorMessage& m) {
+  void send(const qw::wire::AggregatorMessage& m) override {
     if (closed_) return;
     outq_.push_back(m.SerializeAsString());
     if (outq_.size() > 100000) {  // a peer that never reads; bounded, then cut off
@@ -140,12 +161,12 @@ class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn>
     }
     if (!writing_) {
       writing_ = true;
-      net::co_spawn(ws_.get_executor(), [self = shared_from_this()] { return self->writeLoop(); },
-                    net::detached);
+      auto self = std::static_pointer_cast<AgentConnImpl>(shared_from_this());
+      net::co_spawn(ws_.get_executor(), [self] { return self->writeLoop(); }, net::detached);
     }
   }
 
-  void fail(const std::string& code, const std::string& message) {
+  void fail(const std::string& code, const std::string& message) override {
     ++srv_->counters_.bad_frames;
     qw::logger("ingest")->warn("agent {} ({}): {}: {}; closing the session", name(), remote_, code,
                                message);
@@ -156,15 +177,12 @@ class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn>
     close_after_write_ = true;
   }
 
-  void close() {
+  void close() override {
     closed_ = true;
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
-  std::string name() const { return hello_.node_name().empty() ? "?" : hello_.node_name(); }
-  const qw::wire::Hello& hello() const { return hello_; }
-  const std::string& instance() const { return instance_; }
   bool closed() const { return closed_; }
 
  private:
@@ -188,10 +206,8 @@ class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn>
   }
 
   Server* srv_;
-  websocket::stream<beast::tcp_stream> ws_;
+  Ws ws_;
   std::string remote_;
-  qw::wire::Hello hello_;
-  std::string instance_;
   std::deque<std::string> outq_;
   bool writing_ = false;
   bool closed_ = false;
@@ -320,18 +336,37 @@ struct HttpHandler {
 };
 
 net::awaitable<void> Server::handleConnection(tcp::socket sock) {
-  auto log = qw::logger("http");
   boost::system::error_code ec;
   std::string remote;
   {
     auto ep = sock.remote_endpoint(ec);
     remote = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
   }
-  beast::tcp_stream stream(std::move(sock));
+  if (!cfg_.tls) {
+    co_await serve(beast::tcp_stream(std::move(sock)), remote);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), *cfg_.tls);
+  beast::get_lowest_layer(stream).expires_after(10s);
+  co_await stream.async_handshake(net::ssl::stream_base::server,
+                                  net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    ++counters_.tls_failures;
+    qw::logger("http")->info("TLS handshake with {} failed: {}", remote, describeError(ec));
+    co_return;
+  }
+  co_await serve(std::move(stream), remote);
+}
+
+template <class Stream>
+net::awaitable<void> Server::serve(Stream stream, std::string remote) {
+  auto log = qw::logger("http");
+  boost::system::error_code ec;
   beast::flat_buffer buf;
   HttpHandler handler{*this};
+  auto& lowest = beast::get_lowest_layer(stream);
   for (;;) {
-    stream.expires_after(30s);
+    lowest.expires_after(30s);
     http::request_parser<http::string_body> parser;
     parser.body_limit(64 * 1024);
     co_await http::async_read(stream, buf, parser, net::redirect_error(net::use_awaitable, ec));
@@ -365,9 +400,10 @@ net::awaitable<void> Server::handleConnection(tcp::socket sock) {
         co_await http::async_write(stream, refuse, net::redirect_error(net::use_awaitable, ec));
         break;
       }
-      stream.expires_never();
+      lowest.expires_never();
       ++agents_;
-      auto conn = std::make_shared<AgentConn>(this, std::move(stream), remote);
+      auto conn =
+          std::make_shared<AgentConnImpl<websocket::stream<Stream>>>(this, std::move(stream), remote);
       co_await conn->run(std::move(req));
       --agents_;
       co_return;
@@ -377,7 +413,7 @@ net::awaitable<void> Server::handleConnection(tcp::socket sock) {
     co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
     if (ec || !keep) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 void Server::onHello(const std::shared_ptr<AgentConn>& c) {

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
@@ -336,4 +338,123 @@ TEST_CASE("the agent refuses a token file others can read", "[streaming]") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(p.log().find("accessible by group or others") != std::string::npos);
+}
+
+TEST_CASE("wss with client certificates: a verified agent streams, one without a certificate is "
+          "refused",
+          "[streaming][tls]") {
+  TempDir tmp("qw-wss");
+  auto certs = makeTestCertificates(tmp.path());
+  EtcdCluster etcd(1, tmp.path());
+  etcd.start();
+  Aggregator agg(tmp.path(), {"--tls-cert", certs.server_cert, "--tls-key", certs.server_key,
+                              "--client-ca", certs.ca});
+  int port = agg.start();
+  std::string wss = "wss://127.0.0.1:" + std::to_string(port) + "/v1/stream";
+  Agent good(tmp.path(), "verified", etcd.clientUrl(0), wss,
+             {"--aggregator-ca", certs.ca, "--aggregator-cert", certs.client_cert,
+              "--aggregator-key", certs.client_key});
+  good.start();
+  Agent anon(tmp.path(), "anonymous", etcd.clientUrl(0), wss, {"--aggregator-ca", certs.ca});
+  anon.start();
+
+  auto tls = qw::makeClientTls(certs.ca, certs.client_cert, certs.client_key);
+  std::string base = "https://127.0.0.1:" + std::to_string(port);
+  nlohmann::json nodes;
+  REQUIRE(waitFor(
+      [&] {
+        auto r = qw::httpFetchSync(base + "/api/v1/nodes", {}, tls);
+        if (!r.ok || r.status != 200) return false;
+        nodes = json::parse(r.body);
+        for (const auto& n : nodes["nodes"])
+          if (n["name"] == "verified" && n["connected"] == true && n["last_seq"].get<double>() >= 2)
+            return true;
+        return false;
+      },
+      20s));
+  for (const auto& n : nodes["nodes"]) CHECK(n["name"] != "anonymous");
+  // The API needs a client certificate too; plain http is not served.
+  auto no_cert = qw::httpFetchSync(base + "/healthz", {}, qw::makeClientTls(certs.ca, "", ""));
+  CHECK_FALSE((no_cert.ok && no_cert.status == 200));
+  auto plain = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(port) + "/healthz");
+  CHECK_FALSE((plain.ok && plain.status == 200));
+  auto m = qw::httpFetchSync(base + "/metrics", {}, tls);
+  REQUIRE(m.ok);
+  CHECK(m.body.find("quorumwatch_tls_handshake_failures_total 0\n") == std::string::npos);
+  CHECK(waitFor([&] { return anon.process().log().find("retrying") != std::string::npos; }, 10s));
+}
+
+namespace {
+
+// A client WebSocket frame (FIN, binary, masked with a zero key as RFC 6455 allows).
+std::string clientFrame(const std::string& payload) {
+  std::string f;
+  f.push_back(static_cast<char>(0x82));
+  if (payload.size() < 126) {
+    f.push_back(static_cast<char>(0x80 | payload.size()));
+  } else {
+    f.push_back(static_cast<char>(0x80 | 126));
+    f.push_back(static_cast<char>(payload.size() >> 8));
+    f.push_back(static_cast<char>(payload.size() & 0xFF));
+  }
+  f.append(4, '\0');
+  return f + payload;
+}
+
+}  // namespace
+
+TEST_CASE("a session cut at every byte leaves the aggregator up and stores only whole batches",
+          "[streaming]") {
+  TempDir tmp("qw-cut");
+  Aggregator agg(tmp.path());
+  int port = agg.start();
+  qw::wire::AgentMessage hello, batch;
+  hello.mutable_hello()->set_node_name("cut");
+  hello.mutable_hello()->set_instance_id("cut-instance");
+  hello.mutable_hello()->set_cluster_name("test");
+  batch.mutable_batch()->set_seq(1);
+  batch.mutable_batch()->add_samples()->set_ts_unix_ms(1);
+  const std::string request =
+      "GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  const std::string frames =
+      clientFrame(hello.SerializeAsString()) + clientFrame(batch.SerializeAsString());
+  // A compliant client waits for the 101 before sending frames.
+  auto open = [&](net::io_context& ioc, size_t request_bytes) {
+    net::ip::tcp::socket s(ioc);
+    s.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+    net::write(s, net::buffer(request.data(), request_bytes));
+    if (request_bytes == request.size()) {
+      std::string got;
+      char c;
+      while (got.find("\r\n\r\n") == std::string::npos && net::read(s, net::buffer(&c, 1)) == 1)
+        got += c;
+      REQUIRE(got.rfind("HTTP/1.1 101", 0) == 0);
+    }
+    return s;
+  };
+  for (size_t cut = 0; cut < request.size() + frames.size(); ++cut) {
+    net::io_context ioc;
+    auto s = open(ioc, std::min(cut, request.size()));
+    if (cut > request.size()) net::write(s, net::buffer(frames.data(), cut - request.size()));
+    boost::system::error_code ec;
+    s.close(ec);
+  }
+  // Every cut point was survived and nothing partial was stored; now the whole session, with the
+  // connection kept open until the aggregator has committed (it acks after the commit).
+  int status = 0;
+  REQUIRE(getJson(port, "/healthz", &status));
+  CHECK(status == 200);
+  CHECK(storedFor(agg.dbPath(), "cut-instance").batches == 0);
+  net::io_context ioc;
+  auto whole = open(ioc, request.size());
+  net::write(whole, net::buffer(frames));
+  CHECK(waitFor([&] {
+    auto n = getJson(port, "/api/v1/nodes/cut");
+    return n && n->contains("last_seq") && (*n)["last_seq"] == 1;
+  }, 10s));
+  auto st = storedFor(agg.dbPath(), "cut-instance");
+  CHECK(st.batches == 1);
+  CHECK(st.samples == 1);
+  CHECK(agg.process().running());
 }

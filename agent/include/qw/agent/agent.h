@@ -13,6 +13,7 @@ struct AgentConfig {
   std::string node_name;  // default: host name
   std::string aggregator = "ws://127.0.0.1:9479/v1/stream";
   std::string token_file;
+  std::string aggregator_ca, aggregator_cert, aggregator_key;
   std::string etcd_endpoint = "http://127.0.0.1:2379";
   std::string etcd_cacert, etcd_cert, etcd_key;
   std::string failure_domain;

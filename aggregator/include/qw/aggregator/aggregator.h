@@ -11,6 +11,7 @@ struct AggregatorConfig {
   std::string listen = "127.0.0.1:9479";
   std::string db = "/var/lib/quorumwatch/aggregator.db";
   std::string token_file;
+  std::string tls_cert, tls_key, client_ca;
   std::string cluster_name = "default";
   std::string durability = "normal";  // normal | full
   std::chrono::milliseconds stale_after{5000};

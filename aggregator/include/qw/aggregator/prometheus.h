@@ -18,6 +18,7 @@ struct SelfStats {
   uint64_t auth_failures = 0;
   uint64_t transactions = 0;
   uint64_t connected_agents = 0;
+  uint64_t tls_failures = 0;
 };
 
 std::string renderMetrics(const qw::api::ClusterView& view, const Hub& hub, const SelfStats& self);

@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "qw/aggregator/cluster_view.h"
 #include "qw/aggregator/hub.h"
@@ -20,6 +21,9 @@
 namespace qw::aggregator {
 
 struct ServerConfig {
+  // TLS for every connection (agents over wss://, the API over https://); null: plain TCP.
+  // With a client CA configured in it, agents must present a certificate it signed.
+  std::shared_ptr<boost::asio::ssl::context> tls;
   std::string token;               // empty: no token (loopback only)
   bool allow_no_token = true;      // false when listening beyond loopback without a token
   size_t max_frame_bytes = 1 << 20;
@@ -53,11 +57,15 @@ class Server {
   };
   boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> handleConnection(boost::asio::ip::tcp::socket sock);
+  template <class Stream>
+  boost::asio::awaitable<void> serve(Stream stream, std::string remote);
   void enqueue(Pending p);
   void flush();
   void onHello(const std::shared_ptr<AgentConn>& c);
   void onClose(AgentConn* c);
 
+  template <class Ws>
+  friend class AgentConnImpl;
   friend class AgentConn;
   friend struct HttpHandler;
 
