@@ -124,6 +124,7 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
 
   qw::wire::AgentMessage hello;
   *hello.mutable_hello() = hello_;
+  hello.mutable_hello()->set_next_seq(spool_.nextSeq());
   std::string frame = hello.SerializeAsString();
   co_await ws->async_write(net::buffer(frame), net::use_awaitable);
 

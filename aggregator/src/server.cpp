@@ -140,8 +140,10 @@ class AgentConnImpl final : public Server::AgentConn {
           fail("protocol", "Batch before Hello");
           break;
         }
-        srv_->enqueue({weak_from_this(), instance_, hello_.node_name(), std::move(*m.mutable_batch()),
-                       srv_->clock_.wallMs()});
+        // The batch made last before the Hello is at most one interval old: live too.
+        bool live = m.batch().seq() + 1 >= hello_.next_seq();
+        srv_->enqueue({weak_from_this(), instance_, hello_.node_name(),
+                       std::move(*m.mutable_batch()), srv_->clock_.wallMs(), live});
       } else {
         fail("protocol", "empty AgentMessage");
         break;
@@ -512,8 +514,11 @@ void Server::flush() {
       n.last_seq = std::max<uint64_t>(n.last_seq, p.batch.seq());
       n.backlog = p.batch.backlog();
       n.dropped = p.batch.dropped_total();
-      for (const auto& s : p.batch.samples())
-        members_changed |= hub_.applySample(p.node, s, p.recv_wall_ms, steady);
+      // A replayed backlog is history (stored above); only live samples are the node's state,
+      // or an old sample would look fresh because it arrived just now.
+      if (p.live)
+        for (const auto& s : p.batch.samples())
+          members_changed |= hub_.applySample(p.node, s, p.recv_wall_ms, steady);
     } else {
       ++counters_.batches_duplicate;
     }

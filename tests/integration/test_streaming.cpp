@@ -458,3 +458,36 @@ TEST_CASE("a session cut at every byte leaves the aggregator up and stores only 
   CHECK(st.samples == 1);
   CHECK(agg.process().running());
 }
+
+TEST_CASE("an agent killed while the aggregator is down resends its file spool after a restart",
+          "[streaming]") {
+  TempDir tmp("qw-filespool");
+  EtcdCluster etcd(1, tmp.path());
+  etcd.start();
+  Aggregator agg(tmp.path());
+  int port = agg.start();
+  Agent agent(tmp.path(), "spooled", etcd.clientUrl(0), agg.streamUrl(),
+              {"--fast-interval", "100ms", "--spool-file", tmp.path() + "/agent.spool",
+               "--drain-timeout", "15s"});
+  agent.start();
+  REQUIRE(waitFor([&] { return num(getJson(port, "/api/v1/nodes/spooled"), "last_seq") >= 3; },
+                  20s));
+  agg.kill9();
+  std::this_thread::sleep_for(2s);  // ~20 batches spooled, unacknowledged
+  agent.process().kill(SIGKILL);    // no drain: only the spool file keeps them
+  agent.start();
+  std::this_thread::sleep_for(1s);
+  agg.start();
+  REQUIRE(waitFor([&] { return num(getJson(port, "/api/v1/nodes/spooled"), "last_seq") >= 40; },
+                  20s));
+  auto p = stopAndReport(agent);
+  INFO("agent log: " << agent.process().log().substr(0, 3000));
+  CHECK(p.unacked == 0);
+  CHECK(p.dropped == 0);
+  CHECK(agent.process().log().find("unacknowledged batches, next seq") != std::string::npos);
+  auto st = storedFor(agg.dbPath(), p.instance);
+  CHECK(st.min_seq == 1);  // the first run's batches carry the same instance id
+  CHECK(st.max_seq == p.batches);
+  CHECK(st.distinct == p.batches);
+  CHECK(st.samples == p.batches);
+}

@@ -54,6 +54,7 @@ class Server {
     std::string node;
     qw::wire::Batch batch;
     int64_t recv_wall_ms;
+    bool live;  // made after (or just before) the session began, not a replayed backlog
   };
   boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> handleConnection(boost::asio::ip::tcp::socket sock);
