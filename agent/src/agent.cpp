@@ -3,6 +3,7 @@
 #include <sys/timex.h>
 
 #include <functional>
+#include <optional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "qw/agent/etcd_metrics.h"
 #include "qw/agent/etcd_sampler.h"
 #include "qw/agent/spool.h"
 #include "qw/agent/uplink.h"
@@ -49,6 +51,13 @@ void registerOptions(Options& o, AgentConfig* c) {
   o.addDuration("fast-interval", "Interval of the cheap probes (status, health, members, alarms).",
                 &c->fast_interval, 100ms, 1h);
   o.addDuration("etcd-timeout", "Deadline of each call to etcd.", &c->etcd_timeout, 50ms, 60s);
+  o.addString("etcd-metrics-url",
+              "etcd's /metrics URL, e.g. the metrics listener http://127.0.0.1:2381/metrics "
+              "(default: the client endpoint's /metrics).",
+              &c->etcd_metrics_url);
+  o.addDuration("metrics-interval",
+                "Interval of the full /metrics scrape (generating it costs etcd CPU on a Pi).",
+                &c->metrics_interval, 500ms, 1h);
   o.addDuration("reconnect-base", "First reconnect backoff ceiling (full jitter).", &c->backoff_base,
                 10ms, 1h);
   o.addDuration("reconnect-max", "Largest reconnect backoff ceiling.", &c->backoff_cap, 10ms, 24h);
@@ -73,6 +82,12 @@ std::string validate(const AgentConfig& c) {
   auto etcd = parseUrl(c.etcd_endpoint);
   if (!etcd || (etcd->scheme != "http" && etcd->scheme != "https"))
     return "--etcd-endpoint must be an http:// or https:// URL, got '" + c.etcd_endpoint + "'";
+  if (!c.etcd_metrics_url.empty()) {
+    auto m = parseUrl(c.etcd_metrics_url);
+    if (!m || (m->scheme != "http" && m->scheme != "https"))
+      return "--etcd-metrics-url must be an http:// or https:// URL, got '" + c.etcd_metrics_url +
+             "'";
+  }
   if (c.etcd_cert.empty() != c.etcd_key.empty())
     return "--etcd-cert and --etcd-key go together";
   if (c.aggregator_cert.empty() != c.aggregator_key.empty())
@@ -145,6 +160,12 @@ int runAgent(const AgentConfig& cfg) {
   auto uplink = std::make_shared<Uplink>(ioc.get_executor(), ucfg, spool, hello);
 
   EtcdSampler etcd({*parseUrl(cfg.etcd_endpoint), etcd_tls, cfg.etcd_timeout});
+  Url metrics_url = *parseUrl(cfg.etcd_metrics_url.empty()
+                                  ? cfg.etcd_endpoint + (cfg.etcd_endpoint.back() == '/' ? "" : "/") +
+                                        "metrics"
+                                  : cfg.etcd_metrics_url);
+  if (metrics_url.tls() && !etcd_tls)
+    etcd_tls = makeClientTls(cfg.etcd_cacert, cfg.etcd_cert, cfg.etcd_key);
   SystemClock clock;
   bool stopping = false;
   net::steady_timer tick(ioc);
@@ -152,7 +173,10 @@ int runAgent(const AgentConfig& cfg) {
   net::co_spawn(
       ioc,
       [&]() -> net::awaitable<void> {
-        uint64_t cycle = 0, etcd_errors = 0;
+        uint64_t cycle = 0, etcd_errors = 0, metrics_errors = 0;
+        std::string last_etcd_error, last_metrics_error;
+        std::optional<qw::wire::EtcdMetrics> prev_metrics;
+        std::chrono::steady_clock::time_point prev_metrics_at{}, next_metrics{};
         std::string last_etcd_state;
         auto next = std::chrono::steady_clock::now();
         while (!stopping) {
@@ -164,10 +188,46 @@ int runAgent(const AgentConfig& cfg) {
           std::string err = co_await etcd.sample(s->mutable_etcd());
           if (!err.empty()) {
             ++etcd_errors;
+            last_etcd_error = err;
+          }
+          // The full /metrics scrape, at its own cadence and only while etcd answers.
+          auto now_steady = std::chrono::steady_clock::now();
+          if (s->etcd().reachable() && now_steady >= next_metrics) {
+            next_metrics = now_steady + cfg.metrics_interval;
+            HttpRequest get;
+            get.timeout = cfg.etcd_timeout * 2;
+            auto r = co_await httpFetch(metrics_url, metrics_url.target, get, etcd_tls);
+            std::string merr;
+            qw::wire::EtcdMetrics cur;
+            if (!r.ok) merr = "metrics: " + r.error;
+            else if (r.status != 200) merr = "metrics: HTTP " + std::to_string(r.status);
+            else if (auto e = extractEtcdMetrics(r.body, &cur)) merr = "metrics: " + *e;
+            if (merr.empty()) {
+              int64_t interval = prev_metrics_at.time_since_epoch().count() == 0
+                                     ? 0
+                                     : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           now_steady - prev_metrics_at)
+                                           .count();
+              *s->mutable_metrics() =
+                  metricsDelta(prev_metrics ? &*prev_metrics : nullptr, cur, interval);
+              prev_metrics = std::move(cur);
+              prev_metrics_at = now_steady;
+            } else {
+              ++metrics_errors;
+              last_metrics_error = merr;
+            }
+          }
+          if (etcd_errors) {
             auto* e = s->add_errors();
             e->set_sampler("etcd");
             e->set_count(etcd_errors);
-            e->set_last_error(err);
+            e->set_last_error(last_etcd_error);
+          }
+          if (metrics_errors) {
+            auto* e = s->add_errors();
+            e->set_sampler("metrics");
+            e->set_count(metrics_errors);
+            e->set_last_error(last_metrics_error);
           }
           // Log transitions, not every cycle.
           std::string state = s->etcd().reachable() ? "reachable" : s->etcd().error();

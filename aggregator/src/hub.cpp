@@ -20,6 +20,10 @@ bool Hub::applySample(const std::string& name, const qw::wire::NodeSample& s, in
   n.has_sample = true;
   n.last_seen_wall_ms = wall_ms;
   n.last_seen_steady_ms = steady_ms;
+  if (s.has_metrics() && s.metrics().interval_ms() > 0) {
+    n.metrics = s.metrics();
+    n.has_metrics = true;
+  }
   const auto& e = s.etcd();
   if (e.reachable() && e.member_id() != 0) n.member_id = e.member_id();
   if (!e.members_ok()) return false;

@@ -16,6 +16,7 @@
 #include "api.pb.h"
 #include "qw/aggregator/json.h"
 #include "qw/aggregator/page.h"
+#include "qw/aggregator/quantile.h"
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
 #include "qw/log.h"
@@ -332,6 +333,24 @@ struct HttpHandler {
         v.set_db_size_bytes(static_cast<double>(e.db_size_bytes()));
         v.set_raft_applied_index(static_cast<double>(e.raft_applied_index()));
       }
+      uint64_t errors = 0;
+      for (const auto& se : n.latest.errors()) {
+        errors += se.count();
+        v.set_last_sampler_error(se.sampler() + ": " + se.last_error());
+      }
+      v.set_sampler_errors(static_cast<uint32_t>(errors));
+    }
+    if (n.has_metrics) {
+      const auto& m = n.metrics;
+      v.set_metrics_interval_seconds(static_cast<double>(m.interval_ms()) / 1000.0);
+      if (auto p = histogramQuantile(0.99, m.wal_fsync())) v.set_wal_fsync_p99_seconds(*p);
+      if (auto p = histogramQuantile(0.99, m.backend_commit()))
+        v.set_backend_commit_p99_seconds(*p);
+      for (const auto& peer : m.peer_rtt())
+        if (auto p = histogramQuantile(0.99, peer.rtt()))
+          v.set_peer_rtt_p99_seconds(std::max(v.peer_rtt_p99_seconds(), *p));
+      if (m.has_leader_changes())
+        v.set_leader_changes_last_interval(static_cast<double>(m.leader_changes()));
     }
     return v;
   }

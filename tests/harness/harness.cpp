@@ -370,7 +370,8 @@ Agent::Agent(const std::string& dir, const std::string& node, const std::string&
     : dir_(dir), node_(node) {
   argv_ = {binDir() + "/quorumwatch-agent", "--cluster-name", "test", "--node-name", node,
            "--etcd-endpoint", etcd_url, "--aggregator", aggregator_url, "--fast-interval", "500ms",
-           "--etcd-timeout", "400ms", "--reconnect-base", "100ms", "--reconnect-max", "1s"};
+           "--etcd-timeout", "400ms", "--reconnect-base", "100ms", "--reconnect-max", "1s",
+           "--metrics-interval", "1s"};
   for (const auto& e : extra) argv_.push_back(e);
 }
 

@@ -45,6 +45,32 @@ TEST_CASE("e2e: tolerance 1, kill -9 one member -> 0 with reason, two -> QUORUM_
     CHECK(m["node"].get<std::string>().rfind("node-", 0) == 0);
   }
 
+  // Writes make WAL fsyncs; the agents' /metrics deltas turn them into a p99 per node.
+  int key = 0;
+  json fsync_node;
+  bool fsync_seen = waitFor(
+      [&] {
+        for (int i = 0; i < 5; ++i)
+          s.etcd.post(0, "/v3/kv/put",
+                      json{{"key", "a2V5"}, {"value", std::to_string(++key)}}.dump());
+        auto nodes = getJson(s.port, "/api/v1/nodes");
+        if (!nodes) return false;
+        for (const auto& n : (*nodes)["nodes"])
+          if (n.contains("wal_fsync_p99_seconds") && n.contains("backend_commit_p99_seconds")) {
+            fsync_node = n;
+            return true;
+          }
+        return false;
+      },
+      20s, 50ms);
+  INFO("node with fsync p99: " << fsync_node.dump());
+  CHECK(fsync_seen);
+  if (fsync_seen) {
+    CHECK(fsync_node["wal_fsync_p99_seconds"].get<double>() > 0);
+    CHECK(fsync_node["wal_fsync_p99_seconds"].get<double>() < 8.192);
+    CHECK(fsync_node["metrics_interval_seconds"].get<double>() > 0);
+  }
+
   // A real failure: kill -9 (SIGTERM would hand leadership over gracefully).
   s.etcd.kill9(1);
   auto killed_at = std::chrono::steady_clock::now();

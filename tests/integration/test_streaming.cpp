@@ -491,3 +491,37 @@ TEST_CASE("an agent killed while the aggregator is down resends its file spool a
   CHECK(st.distinct == p.batches);
   CHECK(st.samples == p.batches);
 }
+
+TEST_CASE("limits: beyond --max-agents an upgrade gets 503, a second session of an instance "
+          "replaces the first",
+          "[streaming]") {
+  TempDir tmp("qw-limits");
+  {
+    Aggregator agg(tmp.path(), {"--max-agents", "1"});
+    int port = agg.start();
+    RawClient first(port, "");
+    REQUIRE_FALSE(first.ec);
+    first.sendBinary(first.hello("one"));
+    auto w = first.read();
+    REQUIRE(w);
+    CHECK(w->has_welcome());
+    auto [st, body] = upgradeAnswer(port, "");
+    CHECK(st == 503);
+    CHECK(body.find("too_many_agents") != std::string::npos);
+    agg.stop();
+  }
+  TempDir tmp2("qw-replace");
+  Aggregator agg(tmp2.path());
+  int port = agg.start();
+  RawClient a(port, ""), b(port, "");
+  a.sendBinary(a.hello("twin"));
+  REQUIRE(a.read());
+  b.sendBinary(b.hello("twin"));  // same instance id
+  auto wb = b.read();
+  REQUIRE(wb);
+  CHECK(wb->has_welcome());
+  CHECK_FALSE(a.read());  // the older session was closed
+  auto n = getJson(port, "/api/v1/nodes/twin");
+  REQUIRE(n);
+  CHECK((*n)["connected"] == true);
+}

@@ -20,6 +20,8 @@ struct AgentConfig {
   std::string procfs_root = "/proc";
   std::chrono::milliseconds fast_interval{1000};
   std::chrono::milliseconds etcd_timeout{800};
+  std::string etcd_metrics_url;  // default: etcd-endpoint + /metrics
+  std::chrono::milliseconds metrics_interval{10000};
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_cap{30000};
   int64_t spool_max_bytes = 1 << 20;

@@ -23,6 +23,8 @@ struct NodeState {
   int64_t last_seen_steady_ms = -1; // -1: never seen by this process (loaded from the database)
   bool has_sample = false;
   qw::wire::NodeSample latest;
+  qw::wire::EtcdMetrics metrics;  // the newest /metrics deltas (interval_ms > 0)
+  bool has_metrics = false;
   uint64_t last_seq = 0;
   uint64_t backlog = 0;
   uint64_t dropped = 0;

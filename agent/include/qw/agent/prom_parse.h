@@ -1,0 +1,39 @@
+#pragma once
+// Prometheus text exposition format 0.0.4 parser
+// (https://prometheus.io/docs/instrumenting/exposition_formats/): `# HELP`/`# TYPE` and other
+// comments, metric names, labels with `\\`, `\"` and `\n` escapes, values with exponents, `+Inf`,
+// `-Inf`, `NaN`, and an optional timestamp. Pure: no I/O, no logging; views point into the text or
+// into the parser's scratch space and are valid only during the callback.
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace qw::agent {
+
+struct PromSample {
+  std::string_view name;
+  std::vector<std::pair<std::string_view, std::string_view>> labels;
+  double value = 0;
+  std::string_view label(std::string_view key) const {
+    for (const auto& [k, v] : labels)
+      if (k == key) return v;
+    return {};
+  }
+};
+
+struct PromParseResult {
+  size_t samples = 0;
+  size_t errors = 0;        // malformed lines, skipped
+  std::string first_error;  // "line N: why"
+};
+
+PromParseResult parsePrometheusText(std::string_view text,
+                                    const std::function<void(const PromSample&)>& on_sample);
+
+// "+Inf", "-Inf", "NaN", "1.5e+06", "32". Returns false when malformed.
+bool parsePromValue(std::string_view s, double* out);
+
+}  // namespace qw::agent
