@@ -58,6 +58,8 @@ void registerOptions(Options& o, AgentConfig* c) {
   o.addDuration("metrics-interval",
                 "Interval of the full /metrics scrape (generating it costs etcd CPU on a Pi).",
                 &c->metrics_interval, 500ms, 1h);
+  o.addDuration("metrics-timeout", "Deadline of the /metrics scrape.", &c->metrics_timeout, 100ms,
+                5min);
   o.addDuration("reconnect-base", "First reconnect backoff ceiling (full jitter).", &c->backoff_base,
                 10ms, 1h);
   o.addDuration("reconnect-max", "Largest reconnect backoff ceiling.", &c->backoff_cap, 10ms, 24h);
@@ -170,13 +172,49 @@ int runAgent(const AgentConfig& cfg) {
   bool stopping = false;
   net::steady_timer tick(ioc);
 
+  // The full /metrics scrape runs on its own cadence in its own coroutine, so a slow or large
+  // scrape never delays the cheap probes; its deltas ride on the next fast sample.
+  // The scrape coroutine leaves the newest cumulative values here; the fast loop turns them into
+  // deltas against what it sent last, so a scrape that no sample picked up is never lost.
+  std::optional<qw::wire::EtcdMetrics> scraped, sent_metrics;
+  std::chrono::steady_clock::time_point scraped_at{}, sent_at{};
+  bool fresh_scrape = false;
+  uint64_t metrics_errors = 0;
+  std::string last_metrics_error;
+  net::steady_timer metrics_tick(ioc);
   net::co_spawn(
       ioc,
       [&]() -> net::awaitable<void> {
-        uint64_t cycle = 0, etcd_errors = 0, metrics_errors = 0;
-        std::string last_etcd_error, last_metrics_error;
-        std::optional<qw::wire::EtcdMetrics> prev_metrics;
-        std::chrono::steady_clock::time_point prev_metrics_at{}, next_metrics{};
+        while (!stopping) {
+          HttpRequest get;
+          get.timeout = cfg.metrics_timeout;
+          auto r = co_await httpFetch(metrics_url, metrics_url.target, get, etcd_tls);
+          auto now = std::chrono::steady_clock::now();
+          std::string err;
+          qw::wire::EtcdMetrics cur;
+          if (!r.ok) err = "metrics: " + r.error;
+          else if (r.status != 200) err = "metrics: HTTP " + std::to_string(r.status);
+          else if (auto e = extractEtcdMetrics(r.body, &cur)) err = "metrics: " + *e;
+          if (err.empty()) {
+            scraped = std::move(cur);
+            scraped_at = now;
+            fresh_scrape = true;
+          } else {
+            ++metrics_errors;
+            last_metrics_error = err;
+          }
+          metrics_tick.expires_after(cfg.metrics_interval);
+          boost::system::error_code ec;
+          co_await metrics_tick.async_wait(net::redirect_error(net::use_awaitable, ec));
+        }
+      },
+      net::detached);
+
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        uint64_t cycle = 0, etcd_errors = 0;
+        std::string last_etcd_error;
         std::string last_etcd_state;
         auto next = std::chrono::steady_clock::now();
         while (!stopping) {
@@ -190,32 +228,15 @@ int runAgent(const AgentConfig& cfg) {
             ++etcd_errors;
             last_etcd_error = err;
           }
-          // The full /metrics scrape, at its own cadence and only while etcd answers.
-          auto now_steady = std::chrono::steady_clock::now();
-          if (s->etcd().reachable() && now_steady >= next_metrics) {
-            next_metrics = now_steady + cfg.metrics_interval;
-            HttpRequest get;
-            get.timeout = cfg.etcd_timeout * 2;
-            auto r = co_await httpFetch(metrics_url, metrics_url.target, get, etcd_tls);
-            std::string merr;
-            qw::wire::EtcdMetrics cur;
-            if (!r.ok) merr = "metrics: " + r.error;
-            else if (r.status != 200) merr = "metrics: HTTP " + std::to_string(r.status);
-            else if (auto e = extractEtcdMetrics(r.body, &cur)) merr = "metrics: " + *e;
-            if (merr.empty()) {
-              int64_t interval = prev_metrics_at.time_since_epoch().count() == 0
-                                     ? 0
-                                     : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           now_steady - prev_metrics_at)
-                                           .count();
-              *s->mutable_metrics() =
-                  metricsDelta(prev_metrics ? &*prev_metrics : nullptr, cur, interval);
-              prev_metrics = std::move(cur);
-              prev_metrics_at = now_steady;
-            } else {
-              ++metrics_errors;
-              last_metrics_error = merr;
-            }
+          // The newest /metrics scrape rides on the next fast sample, as deltas.
+          if (fresh_scrape) {
+            auto interval =
+                std::chrono::duration_cast<std::chrono::milliseconds>(scraped_at - sent_at).count();
+            *s->mutable_metrics() =
+                metricsDelta(sent_metrics ? &*sent_metrics : nullptr, *scraped, interval);
+            sent_metrics = scraped;
+            sent_at = scraped_at;
+            fresh_scrape = false;
           }
           if (etcd_errors) {
             auto* e = s->add_errors();
@@ -270,6 +291,7 @@ int runAgent(const AgentConfig& cfg) {
               spool.size(), cfg.drain_timeout.count());
     stopping = true;
     tick.cancel();
+    metrics_tick.cancel();
     drain_deadline = std::chrono::steady_clock::now() + cfg.drain_timeout;
     drainStep();
   });

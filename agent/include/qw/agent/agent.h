@@ -22,6 +22,7 @@ struct AgentConfig {
   std::chrono::milliseconds etcd_timeout{800};
   std::string etcd_metrics_url;  // default: etcd-endpoint + /metrics
   std::chrono::milliseconds metrics_interval{10000};
+  std::chrono::milliseconds metrics_timeout{5000};
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_cap{30000};
   int64_t spool_max_bytes = 1 << 20;
