@@ -12,8 +12,8 @@ namespace qw::agent {
 namespace {
 
 constexpr char kMagic[8] = {'Q', 'W', 'S', 'P', 'O', 'O', 'L', '1'};
-constexpr size_t kHeader = sizeof(kMagic) + 32;       // magic + instance id (hex)
-constexpr size_t kRecordHead = 1 + 8 + 4 + 4;        // type, seq, length, crc32
+constexpr size_t kHeader = sizeof(kMagic) + 32;  // magic + instance id (hex)
+constexpr size_t kRecordHead = 1 + 8 + 4 + 4;    // type, seq, length, crc32
 constexpr uint32_t kMaxRecord = 64u << 20;
 
 uint32_t crc32(const void* data, size_t n, uint32_t crc = 0) {
@@ -179,17 +179,13 @@ void Spool::append(RecordType type, uint64_t seq, const std::string& payload) {
 uint64_t Spool::push(qw::wire::Batch batch) {
   uint64_t seq = next_seq_++;
   batch.set_seq(seq);
+  // Make room first, so the new batch's dropped_total already counts the drops it caused: the
+  // newest batch always carries the final count. The newest batch is kept even if it alone
+  // exceeds the budget. (Sizing with the old count: a varint may grow by a byte or two.)
   batch.set_dropped_total(dropped_);
-  batch.set_backlog(static_cast<uint32_t>(entries_.size()));
-  qw::wire::AgentMessage msg;
-  *msg.mutable_batch() = std::move(batch);
-  Entry e{seq, msg.SerializeAsString()};
-  bytes_ += e.frame.size();
-  append(kBatch, seq, e.frame);
-  entries_.push_back(std::move(e));
-  // Keep at least the newest batch even if it alone exceeds the budget.
+  const size_t estimate = batch.ByteSizeLong() + 8;
   uint64_t dropped_upto = 0;
-  while (bytes_ > max_bytes_ && entries_.size() > 1) {
+  while (!entries_.empty() && bytes_ + estimate > max_bytes_) {
     bytes_ -= entries_.front().frame.size();
     dropped_upto = entries_.front().seq;
     entries_.pop_front();
@@ -200,6 +196,14 @@ uint64_t Spool::push(qw::wire::Batch batch) {
     put<uint64_t>(count, dropped_);
     append(kDrop, dropped_upto, count);
   }
+  batch.set_dropped_total(dropped_);
+  batch.set_backlog(static_cast<uint32_t>(entries_.size()));
+  qw::wire::AgentMessage msg;
+  *msg.mutable_batch() = std::move(batch);
+  Entry e{seq, msg.SerializeAsString()};
+  bytes_ += e.frame.size();
+  append(kBatch, seq, e.frame);
+  entries_.push_back(std::move(e));
   return seq;
 }
 
