@@ -1,7 +1,12 @@
 #include "qw/agent/agent.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/timex.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <optional>
 
@@ -15,7 +20,9 @@
 
 #include "qw/agent/etcd_metrics.h"
 #include "qw/agent/etcd_sampler.h"
+#include "qw/agent/host.h"
 #include "qw/agent/spool.h"
+#include "qw/agent/unit_watch.h"
 #include "qw/agent/uplink.h"
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
@@ -42,12 +49,37 @@ void registerOptions(Options& o, AgentConfig* c) {
               &c->aggregator_cert);
   o.addString("aggregator-key", "Key of --aggregator-cert.", &c->aggregator_key);
   o.addString("etcd-endpoint", "Client URL of the local etcd member.", &c->etcd_endpoint);
-  o.addString("etcd-cacert", "CA file to verify etcd's server certificate (https).", &c->etcd_cacert);
+  o.addString("etcd-cacert", "CA file to verify etcd's server certificate (https).",
+              &c->etcd_cacert);
   o.addString("etcd-cert", "Client certificate for etcd (with --client-cert-auth).", &c->etcd_cert);
   o.addString("etcd-key", "Key of the client certificate for etcd.", &c->etcd_key);
   o.addString("failure-domain", "Failure domain of this node (power supply, switch, rack).",
               &c->failure_domain);
-  o.addString("procfs-root", "Where procfs is mounted (tests hand a fixture tree).", &c->procfs_root);
+  o.addString("procfs-root", "Where procfs is mounted (tests hand a fixture tree).",
+              &c->procfs_root);
+  o.addString("sysfs-root", "Where sysfs is mounted (tests hand a fixture tree).", &c->sysfs_root);
+  o.addString("etcd-data-dir",
+              "etcd's data dir, for its block device and free space (default: from the k3s or "
+              "kubeadm layout, else from the etcd process's --data-dir).",
+              &c->etcd_data_dir);
+  o.addString("etcd-data-device",
+              "The block device to watch instead of the data dir's (MAJ:MIN or a disk name such "
+              "as mmcblk0), for filesystems without one (btrfs subvolumes, overlay).",
+              &c->etcd_data_device);
+  o.addList("snapshot-dir", "A directory holding etcd snapshots (repeatable).", &c->snapshot_dirs);
+  o.addString("etcd-unit",
+              "systemd unit running etcd whose restarts are counted (k3s.service, etcd.service).",
+              &c->etcd_unit);
+  o.addString("etcd-flavor",
+              "auto (detect k3s or kubeadm under --detect-root), k3s, kubeadm or etcd.",
+              &c->etcd_flavor);
+  o.addString("detect-root", "Root under which the k3s and kubeadm layouts are looked for.",
+              &c->detect_root);
+  o.addString("io-priority",
+              "I/O scheduling class set at start: idle (never competes with etcd's fsyncs), "
+              "best-effort (lowest level) or keep.",
+              &c->io_priority);
+  o.addInt("nice", "Nice value set at start (-1: keep).", &c->nice, -1, 19);
   o.addDuration("fast-interval", "Interval of the cheap probes (status, health, members, alarms).",
                 &c->fast_interval, 100ms, 1h);
   o.addDuration("etcd-timeout", "Deadline of each call to etcd.", &c->etcd_timeout, 50ms, 60s);
@@ -60,8 +92,8 @@ void registerOptions(Options& o, AgentConfig* c) {
                 &c->metrics_interval, 500ms, 1h);
   o.addDuration("metrics-timeout", "Deadline of the /metrics scrape.", &c->metrics_timeout, 100ms,
                 5min);
-  o.addDuration("reconnect-base", "First reconnect backoff ceiling (full jitter).", &c->backoff_base,
-                10ms, 1h);
+  o.addDuration("reconnect-base", "First reconnect backoff ceiling (full jitter).",
+                &c->backoff_base, 10ms, 1h);
   o.addDuration("reconnect-max", "Largest reconnect backoff ceiling.", &c->backoff_cap, 10ms, 24h);
   o.addInt("spool-max-bytes", "Budget of unacknowledged batches; the oldest are dropped beyond it.",
            &c->spool_max_bytes, 4096, int64_t{1} << 32);
@@ -90,11 +122,15 @@ std::string validate(const AgentConfig& c) {
       return "--etcd-metrics-url must be an http:// or https:// URL, got '" + c.etcd_metrics_url +
              "'";
   }
-  if (c.etcd_cert.empty() != c.etcd_key.empty())
-    return "--etcd-cert and --etcd-key go together";
+  if (c.etcd_cert.empty() != c.etcd_key.empty()) return "--etcd-cert and --etcd-key go together";
   if (c.aggregator_cert.empty() != c.aggregator_key.empty())
     return "--aggregator-cert and --aggregator-key go together";
   if (c.backoff_cap < c.backoff_base) return "--reconnect-max must not be below --reconnect-base";
+  if (c.etcd_flavor != "auto" && c.etcd_flavor != "k3s" && c.etcd_flavor != "kubeadm" &&
+      c.etcd_flavor != "etcd")
+    return "--etcd-flavor must be auto, k3s, kubeadm or etcd, got '" + c.etcd_flavor + "'";
+  if (c.io_priority != "idle" && c.io_priority != "best-effort" && c.io_priority != "keep")
+    return "--io-priority must be idle, best-effort or keep, got '" + c.io_priority + "'";
   return "";
 }
 
@@ -108,8 +144,34 @@ bool clockSynced() {
 
 }  // namespace
 
+std::string applyPriorities(const AgentConfig& cfg) {
+  std::string done;
+  if (cfg.io_priority != "keep") {
+    // ioprio_set(IOPRIO_WHO_PROCESS, self, class << 13 | level): idle = 3, best-effort = 2.
+    int value = cfg.io_priority == "idle" ? (3 << 13) : ((2 << 13) | 7);
+    if (::syscall(SYS_ioprio_set, 1, 0, value) == 0)
+      done += "I/O priority " + cfg.io_priority;
+    else
+      done += "I/O priority " + cfg.io_priority + " refused (" + std::strerror(errno) + ")";
+  }
+  if (cfg.nice >= 0) {
+    if (!done.empty()) done += ", ";
+    errno = 0;
+    int cur = ::getpriority(PRIO_PROCESS, 0);
+    if (errno == 0 && cur >= cfg.nice) {
+      done += "nice " + std::to_string(cur) + " kept";
+    } else if (::setpriority(PRIO_PROCESS, 0, static_cast<int>(cfg.nice)) == 0) {
+      done += "nice " + std::to_string(cfg.nice);
+    } else {
+      done += "nice " + std::to_string(cfg.nice) + " refused (" + std::strerror(errno) + ")";
+    }
+  }
+  return done;
+}
+
 int runAgent(const AgentConfig& cfg) {
   auto log = qw::logger("agent");
+  if (auto p = applyPriorities(cfg); !p.empty()) log->info("{}", p);
   std::string token;
   std::shared_ptr<net::ssl::context> etcd_tls, agg_tls;
   try {
@@ -129,7 +191,8 @@ int runAgent(const AgentConfig& cfg) {
     spool_ptr = std::make_unique<Spool>(static_cast<size_t>(cfg.spool_max_bytes));
   } else {
     std::string err, note;
-    spool_ptr = Spool::openFile(cfg.spool_file, static_cast<size_t>(cfg.spool_max_bytes), &err, &note);
+    spool_ptr =
+        Spool::openFile(cfg.spool_file, static_cast<size_t>(cfg.spool_max_bytes), &err, &note);
     if (!spool_ptr) {
       log->error("{}", err);
       return 1;
@@ -138,6 +201,7 @@ int runAgent(const AgentConfig& cfg) {
   }
   Spool& spool = *spool_ptr;
 
+  SystemClock clock;
   qw::wire::Hello hello;
   hello.set_cluster_name(cfg.cluster_name);
   hello.set_node_name(cfg.node_name.empty() ? hostName() : cfg.node_name);
@@ -149,7 +213,7 @@ int runAgent(const AgentConfig& cfg) {
     hello.set_boot_id(id);
   }
   hello.set_failure_domain(cfg.failure_domain);
-  hello.set_etcd_flavor("etcd");
+  hello.set_etcd_flavor(cfg.etcd_flavor == "auto" ? "etcd" : cfg.etcd_flavor);
   hello.set_protocol_version(1);
   hello.set_etcd_endpoint(cfg.etcd_endpoint);
 
@@ -162,13 +226,31 @@ int runAgent(const AgentConfig& cfg) {
   auto uplink = std::make_shared<Uplink>(ioc.get_executor(), ucfg, spool, hello);
 
   EtcdSampler etcd({*parseUrl(cfg.etcd_endpoint), etcd_tls, cfg.etcd_timeout});
-  Url metrics_url = *parseUrl(cfg.etcd_metrics_url.empty()
-                                  ? cfg.etcd_endpoint + (cfg.etcd_endpoint.back() == '/' ? "" : "/") +
-                                        "metrics"
-                                  : cfg.etcd_metrics_url);
+  HostConfig hcfg;
+  hcfg.procfs_root = cfg.procfs_root;
+  hcfg.sysfs_root = cfg.sysfs_root;
+  hcfg.data_dir = cfg.etcd_data_dir;
+  hcfg.data_device = cfg.etcd_data_device;
+  hcfg.etcd_port = parseUrl(cfg.etcd_endpoint)->port;
+  HostSampler host(hcfg);
+  UnitWatcher unit(cfg.etcd_unit);
+  UnitStatus unit_status;
+  int64_t unit_polled_ms = -1'000'000;
+  uint64_t unit_errors = 0;
+  std::string last_unit_error, logged_unit_unsupported, logged_data_dir, logged_device;
+  if (!cfg.etcd_unit.empty()) {
+    hello.set_etcd_unit(cfg.etcd_unit);
+    unit_status = unit.poll();
+    unit_polled_ms = clock.steadyMs();
+  }
+  hello.set_etcd_data_dir(cfg.etcd_data_dir);
+  for (const auto& d : cfg.snapshot_dirs) hello.add_snapshot_dirs(d);
+  Url metrics_url =
+      *parseUrl(cfg.etcd_metrics_url.empty()
+                    ? cfg.etcd_endpoint + (cfg.etcd_endpoint.back() == '/' ? "" : "/") + "metrics"
+                    : cfg.etcd_metrics_url);
   if (metrics_url.tls() && !etcd_tls)
     etcd_tls = makeClientTls(cfg.etcd_cacert, cfg.etcd_cert, cfg.etcd_key);
-  SystemClock clock;
   bool stopping = false;
   net::steady_timer tick(ioc);
 
@@ -192,9 +274,12 @@ int runAgent(const AgentConfig& cfg) {
           auto now = std::chrono::steady_clock::now();
           std::string err;
           qw::wire::EtcdMetrics cur;
-          if (!r.ok) err = "metrics: " + r.error;
-          else if (r.status != 200) err = "metrics: HTTP " + std::to_string(r.status);
-          else if (auto e = extractEtcdMetrics(r.body, &cur)) err = "metrics: " + *e;
+          if (!r.ok)
+            err = "metrics: " + r.error;
+          else if (r.status != 200)
+            err = "metrics: HTTP " + std::to_string(r.status);
+          else if (auto e = extractEtcdMetrics(r.body, &cur))
+            err = "metrics: " + *e;
           if (err.empty()) {
             scraped = std::move(cur);
             scraped_at = now;
@@ -249,6 +334,50 @@ int runAgent(const AgentConfig& cfg) {
             e->set_sampler("metrics");
             e->set_count(metrics_errors);
             e->set_last_error(last_metrics_error);
+          }
+          // The node: disk, thermal, power, pressure, memory, the etcd process and its unit.
+          int64_t steady_ms = clock.steadyMs();
+          host.sample(steady_ms, s);
+          if (!cfg.etcd_unit.empty()) {
+            if (steady_ms - unit_polled_ms >= 10000) {
+              unit_status = unit.poll();
+              unit_polled_ms = steady_ms;
+              if (!unit_status.error.empty()) {
+                ++unit_errors;
+                last_unit_error = unit_status.error;
+              }
+            }
+            if (unit_status.restarts) s->mutable_host()->set_unit_restarts(*unit_status.restarts);
+            s->mutable_host()->set_unit_state(unit_status.active_state);
+            if (!unit_status.unsupported.empty())
+              s->mutable_host()->add_unsupported(unit_status.unsupported);
+          }
+          for (const auto& u : host.takeNewUnsupported()) log->info("not supported here: {}", u);
+          if (!unit_status.unsupported.empty() &&
+              logged_unit_unsupported != unit_status.unsupported) {
+            log->info("not supported here: {}", unit_status.unsupported);
+            logged_unit_unsupported = unit_status.unsupported;
+          }
+          if (host.dataDir() != logged_data_dir || host.device().disk != logged_device) {
+            logged_data_dir = host.dataDir();
+            logged_device = host.device().disk;
+            if (!logged_device.empty())
+              log->info("etcd data dir {} is on {}{}", logged_data_dir, logged_device,
+                        host.device().partition.empty()
+                            ? ""
+                            : " (partition " + host.device().partition + ")");
+          }
+          if (host.errors()) {
+            auto* e = s->add_errors();
+            e->set_sampler("host");
+            e->set_count(host.errors());
+            e->set_last_error(host.lastError());
+          }
+          if (unit_errors) {
+            auto* e = s->add_errors();
+            e->set_sampler("unit");
+            e->set_count(unit_errors);
+            e->set_last_error(last_unit_error);
           }
           // Log transitions, not every cycle.
           std::string state = s->etcd().reachable() ? "reachable" : s->etcd().error();

@@ -45,24 +45,39 @@ std::optional<std::string> extractEtcdMetrics(std::string_view text, EtcdMetrics
     std::string_view n = s.name;
     if (!startsWith(n, "etcd_") && !startsWith(n, "process_")) return;
     if (startsWith(n, "etcd_")) ++etcd_samples;
-    if (n == "etcd_server_has_leader") out->set_has_leader(s.value);
-    else if (n == "etcd_server_is_leader") out->set_is_leader(s.value);
-    else if (n == "etcd_server_is_learner") out->set_is_learner(s.value);
-    else if (n == "etcd_server_leader_changes_seen_total") out->set_leader_changes(asCount(s.value));
-    else if (n == "etcd_server_proposals_committed_total") out->set_proposals_committed(s.value);
-    else if (n == "etcd_server_proposals_applied_total") out->set_proposals_applied(s.value);
-    else if (n == "etcd_server_proposals_pending") out->set_proposals_pending(s.value);
-    else if (n == "etcd_server_proposals_failed_total") out->set_proposals_failed(asCount(s.value));
-    else if (n == "etcd_server_slow_apply_total") out->set_slow_applies(asCount(s.value));
+    if (n == "etcd_server_has_leader")
+      out->set_has_leader(s.value);
+    else if (n == "etcd_server_is_leader")
+      out->set_is_leader(s.value);
+    else if (n == "etcd_server_is_learner")
+      out->set_is_learner(s.value);
+    else if (n == "etcd_server_leader_changes_seen_total")
+      out->set_leader_changes(asCount(s.value));
+    else if (n == "etcd_server_proposals_committed_total")
+      out->set_proposals_committed(s.value);
+    else if (n == "etcd_server_proposals_applied_total")
+      out->set_proposals_applied(s.value);
+    else if (n == "etcd_server_proposals_pending")
+      out->set_proposals_pending(s.value);
+    else if (n == "etcd_server_proposals_failed_total")
+      out->set_proposals_failed(asCount(s.value));
+    else if (n == "etcd_server_slow_apply_total")
+      out->set_slow_applies(asCount(s.value));
     else if (n == "etcd_server_heartbeat_send_failures_total")
       out->set_heartbeat_send_failures(asCount(s.value));
     // 3.4 also exports etcd_debugging_mvcc_db_total_size_in_bytes; 3.5 only this one.
-    else if (n == "etcd_mvcc_db_total_size_in_bytes") out->set_db_total_size_bytes(s.value);
-    else if (n == "etcd_mvcc_db_total_size_in_use_in_bytes") out->set_db_in_use_bytes(s.value);
-    else if (n == "etcd_server_quota_backend_bytes") out->set_quota_backend_bytes(s.value);
-    else if (n == "etcd_server_version") out->set_server_version(std::string(s.label("server_version")));
-    else if (n == "process_start_time_seconds") out->set_process_start_time_seconds(s.value);
-    else if (startsWith(n, kFsync)) addHistogramSample(out->mutable_wal_fsync(), n.substr(kFsync.size()), s);
+    else if (n == "etcd_mvcc_db_total_size_in_bytes")
+      out->set_db_total_size_bytes(s.value);
+    else if (n == "etcd_mvcc_db_total_size_in_use_in_bytes")
+      out->set_db_in_use_bytes(s.value);
+    else if (n == "etcd_server_quota_backend_bytes")
+      out->set_quota_backend_bytes(s.value);
+    else if (n == "etcd_server_version")
+      out->set_server_version(std::string(s.label("server_version")));
+    else if (n == "process_start_time_seconds")
+      out->set_process_start_time_seconds(s.value);
+    else if (startsWith(n, kFsync))
+      addHistogramSample(out->mutable_wal_fsync(), n.substr(kFsync.size()), s);
     else if (startsWith(n, kCommit))
       addHistogramSample(out->mutable_backend_commit(), n.substr(kCommit.size()), s);
     else if (startsWith(n, kRtt))
@@ -161,9 +176,11 @@ EtcdMetrics metricsDelta(const EtcdMetrics* prev, const EtcdMetrics& cur, int64_
   counter(prev->has_heartbeat_send_failures(), prev->heartbeat_send_failures(),
           cur.has_heartbeat_send_failures(), cur.heartbeat_send_failures(),
           [&](uint64_t d) { out.set_heartbeat_send_failures(d); });
-  if (cur.has_wal_fsync()) ok &= histogramDelta(prev->wal_fsync(), cur.wal_fsync(), out.mutable_wal_fsync());
+  if (cur.has_wal_fsync())
+    ok &= histogramDelta(prev->wal_fsync(), cur.wal_fsync(), out.mutable_wal_fsync());
   if (cur.has_backend_commit())
-    ok &= histogramDelta(prev->backend_commit(), cur.backend_commit(), out.mutable_backend_commit());
+    ok &=
+        histogramDelta(prev->backend_commit(), cur.backend_commit(), out.mutable_backend_commit());
   for (const auto& p : cur.peer_rtt()) {
     const Histogram* before = nullptr;
     for (const auto& q : prev->peer_rtt())

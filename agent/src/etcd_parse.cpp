@@ -51,9 +51,12 @@ std::optional<std::string> parseHealth(std::string_view body, qw::wire::EtcdSamp
   auto it = j->find("health");
   if (it == j->end()) return "health: no 'health' field";
   // 3.4/3.5 print a string "true"/"false"; accept a boolean too.
-  if (it->is_boolean()) out->set_health(it->get<bool>());
-  else if (it->is_string()) out->set_health(it->get_ref<const std::string&>() == "true");
-  else return "health: 'health' is neither string nor boolean";
+  if (it->is_boolean())
+    out->set_health(it->get<bool>());
+  else if (it->is_string())
+    out->set_health(it->get_ref<const std::string&>() == "true");
+  else
+    return "health: 'health' is neither string nor boolean";
   auto r = j->find("reason");
   if (r != j->end() && r->is_string()) out->set_health_reason(r->get<std::string>());
   return std::nullopt;

@@ -41,18 +41,24 @@ net::awaitable<std::string> EtcdSampler::sample(qw::wire::EtcdSample* out) {
   HttpRequest get;
   get.timeout = cfg_.timeout;
   auto h = co_await httpFetch(cfg_.endpoint, "/health", get, cfg_.tls);
-  if (!h.ok) note("health: " + h.error);
-  else if (auto err = parseHealth(h.body, out)) note(*err);
+  if (!h.ok)
+    note("health: " + h.error);
+  else if (auto err = parseHealth(h.body, out))
+    note(*err);
 
   auto ml = co_await httpFetch(cfg_.endpoint, "/v3/cluster/member/list", post, cfg_.tls);
-  if (!ml.ok) note("member list: " + ml.error);
-  else if (auto err = parseMemberList(ml.body, out)) note(*err);
+  if (!ml.ok)
+    note("member list: " + ml.error);
+  else if (auto err = parseMemberList(ml.body, out))
+    note(*err);
 
   HttpRequest alarm = post;
   alarm.body = R"({"action":"GET"})";
   auto al = co_await httpFetch(cfg_.endpoint, "/v3/maintenance/alarm", alarm, cfg_.tls);
-  if (!al.ok) note("alarms: " + al.error);
-  else if (auto err = parseAlarms(al.body, out)) note(*err);
+  if (!al.ok)
+    note("alarms: " + al.error);
+  else if (auto err = parseAlarms(al.body, out))
+    note(*err);
   co_return errors;
 }
 

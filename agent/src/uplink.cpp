@@ -38,7 +38,8 @@ Uplink::Uplink(net::any_io_executor ex, UplinkConfig cfg, Spool& spool, qw::wire
       wake_(ex) {}
 
 void Uplink::start() {
-  net::co_spawn(ex_, [self = shared_from_this()] { return self->run(); }, net::detached);
+  net::co_spawn(
+      ex_, [self = shared_from_this()] { return self->run(); }, net::detached);
 }
 
 void Uplink::stop() {
@@ -88,7 +89,8 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
   auto log = qw::logger("uplink");
   auto& lowest = beast::get_lowest_layer(*ws);
   tcp::resolver resolver(ex_);
-  auto endpoints = co_await resolver.async_resolve(cfg_.url.host, cfg_.url.port, net::use_awaitable);
+  auto endpoints =
+      co_await resolver.async_resolve(cfg_.url.host, cfg_.url.port, net::use_awaitable);
   lowest.expires_after(cfg_.connect_timeout);
   co_await lowest.async_connect(endpoints, net::use_awaitable);
   if constexpr (!std::is_same_v<WsStream, websocket::stream<beast::tcp_stream>>) {

@@ -1,8 +1,12 @@
 #include "qw/aggregator/prometheus.h"
 
 #include <map>
+#include <optional>
+#include <vector>
+
 #include <set>
 #include <sstream>
+#include "qw/aggregator/node_view.h"
 
 namespace qw::aggregator {
 
@@ -10,10 +14,14 @@ std::string escapeLabel(const std::string& v) {
   std::string o;
   o.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') o += "\\\\";
-    else if (c == '"') o += "\\\"";
-    else if (c == '\n') o += "\\n";
-    else o += c;
+    if (c == '\\')
+      o += "\\\\";
+    else if (c == '"')
+      o += "\\\"";
+    else if (c == '\n')
+      o += "\\n";
+    else
+      o += c;
   }
   return o;
 }
@@ -91,9 +99,10 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
   w.family("quorumwatch_member_is_leader", "gauge", "1 for the leader.");
   w.family("quorumwatch_member_is_learner", "gauge", "1 for learners (never counted for quorum).");
   for (const auto& m : v.members()) {
-    std::map<std::string, std::string> l{
-        {"cluster", v.cluster_name()}, {"member", m.name()}, {"member_id", m.member_id()},
-        {"node", m.node()}};
+    std::map<std::string, std::string> l{{"cluster", v.cluster_name()},
+                                         {"member", m.name()},
+                                         {"member_id", m.member_id()},
+                                         {"node", m.node()}};
     w.sample("quorumwatch_member_healthy", l, m.healthy());
     w.sample("quorumwatch_member_is_leader", l, m.is_leader());
     w.sample("quorumwatch_member_is_learner", l, m.is_learner());
@@ -111,6 +120,103 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
     w.sample("quorumwatch_node_spool_dropped_batches", l, static_cast<double>(n.dropped));
     w.sample("quorumwatch_node_spool_backlog_batches", l, static_cast<double>(n.backlog));
   }
+  // Per-node signals, absent where the node lacks the sensor (DESIGN.md section 6).
+  std::vector<std::pair<std::map<std::string, std::string>, qw::api::NodeView>> views;
+  for (const auto& [name, n] : hub.nodes()) {
+    qw::api::NodeView nv;
+    fillNodeSignals(n, &nv);
+    views.push_back({{{"cluster", v.cluster_name()}, {"node", name}}, std::move(nv)});
+  }
+  using Get = std::optional<double> (*)(const qw::api::NodeView&);
+  struct Signal {
+    const char* name;
+    const char* help;
+    Get get;
+  };
+  static const Signal kSignals[] = {
+      {"quorumwatch_node_wal_fsync_p99_seconds",
+       "etcd WAL fsync p99 over the newest /metrics interval.",
+       [](const qw::api::NodeView& x) {
+         return x.has_wal_fsync_p99_seconds() ? std::optional(x.wal_fsync_p99_seconds())
+                                              : std::nullopt;
+       }},
+      {"quorumwatch_node_backend_commit_p99_seconds",
+       "etcd backend commit p99 over the newest /metrics interval.",
+       [](const qw::api::NodeView& x) {
+         return x.has_backend_commit_p99_seconds() ? std::optional(x.backend_commit_p99_seconds())
+                                                   : std::nullopt;
+       }},
+      {"quorumwatch_node_peer_rtt_p99_seconds",
+       "Slowest peer round-trip p99 over the newest /metrics interval.",
+       [](const qw::api::NodeView& x) {
+         return x.has_peer_rtt_p99_seconds() ? std::optional(x.peer_rtt_p99_seconds())
+                                             : std::nullopt;
+       }},
+      {"quorumwatch_node_disk_write_iops", "Writes per second on the disk under etcd's data dir.",
+       [](const qw::api::NodeView& x) {
+         return x.has_disk_write_iops() ? std::optional(x.disk_write_iops()) : std::nullopt;
+       }},
+      {"quorumwatch_node_disk_write_await_seconds", "Mean write service time on that disk.",
+       [](const qw::api::NodeView& x) {
+         return x.has_disk_write_await_ms() ? std::optional(x.disk_write_await_ms() / 1000.0)
+                                            : std::nullopt;
+       }},
+      {"quorumwatch_node_disk_util_ratio", "Busy time of that disk (0..1).",
+       [](const qw::api::NodeView& x) {
+         return x.has_disk_util_ratio() ? std::optional(x.disk_util_ratio()) : std::nullopt;
+       }},
+      {"quorumwatch_node_disk_sectors_written",
+       "512-byte sectors written to that disk since boot (flash wear).",
+       [](const qw::api::NodeView& x) {
+         return x.has_disk_sectors_written_total() ? std::optional(x.disk_sectors_written_total())
+                                                   : std::nullopt;
+       }},
+      {"quorumwatch_node_fs_avail_bytes", "Free space of the data dir's filesystem.",
+       [](const qw::api::NodeView& x) {
+         return x.has_fs_avail_bytes() ? std::optional(x.fs_avail_bytes()) : std::nullopt;
+       }},
+      {"quorumwatch_node_cpu_temperature_celsius", "Hottest thermal zone.",
+       [](const qw::api::NodeView& x) {
+         return x.has_cpu_temperature_celsius() ? std::optional(x.cpu_temperature_celsius())
+                                                : std::nullopt;
+       }},
+      {"quorumwatch_node_cpu_freq_ratio", "Current over maximum CPU frequency (slowest policy).",
+       [](const qw::api::NodeView& x) {
+         return x.has_cpu_freq_ratio() ? std::optional(x.cpu_freq_ratio()) : std::nullopt;
+       }},
+      {"quorumwatch_node_under_voltage", "1 while the Raspberry Pi firmware reports under-voltage.",
+       [](const qw::api::NodeView& x) {
+         return x.has_under_voltage() ? std::optional<double>(x.under_voltage()) : std::nullopt;
+       }},
+      {"quorumwatch_node_throttled", "1 while the Raspberry Pi firmware throttles the CPU.",
+       [](const qw::api::NodeView& x) {
+         return x.has_throttled() ? std::optional<double>(x.throttled()) : std::nullopt;
+       }},
+      {"quorumwatch_node_io_pressure_some_avg10",
+       "Percent of the last 10 s some task waited on I/O (PSI).",
+       [](const qw::api::NodeView& x) {
+         return x.has_io_pressure_some_avg10() ? std::optional(x.io_pressure_some_avg10())
+                                               : std::nullopt;
+       }},
+      {"quorumwatch_node_memory_available_bytes", "MemAvailable of the node.",
+       [](const qw::api::NodeView& x) {
+         return x.has_mem_available_bytes() ? std::optional(x.mem_available_bytes()) : std::nullopt;
+       }},
+      {"quorumwatch_node_load1", "One-minute load average.",
+       [](const qw::api::NodeView& x) {
+         return x.has_load1() ? std::optional(x.load1()) : std::nullopt;
+       }},
+      {"quorumwatch_node_etcd_unit_restarts", "systemd restart count of the unit running etcd.",
+       [](const qw::api::NodeView& x) {
+         return x.has_unit_restarts() ? std::optional(x.unit_restarts()) : std::nullopt;
+       }},
+  };
+  for (const auto& sig : kSignals) {
+    w.family(sig.name, "gauge", sig.help);
+    for (const auto& [labels, nv] : views)
+      if (auto val = sig.get(nv)) w.sample(sig.name, labels, *val);
+  }
+
   w.family("quorumwatch_ingest_batches_total", "counter", "Batches committed to the database.");
   w.sample("quorumwatch_ingest_batches_total", {}, static_cast<double>(self.batches_stored));
   w.family("quorumwatch_ingest_duplicate_batches_total", "counter",

@@ -16,6 +16,7 @@
 #include "api.pb.h"
 #include "qw/aggregator/json.h"
 #include "qw/aggregator/page.h"
+#include "qw/aggregator/node_view.h"
 #include "qw/aggregator/quantile.h"
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
@@ -340,18 +341,7 @@ struct HttpHandler {
       }
       v.set_sampler_errors(static_cast<uint32_t>(errors));
     }
-    if (n.has_metrics) {
-      const auto& m = n.metrics;
-      v.set_metrics_interval_seconds(static_cast<double>(m.interval_ms()) / 1000.0);
-      if (auto p = histogramQuantile(0.99, m.wal_fsync())) v.set_wal_fsync_p99_seconds(*p);
-      if (auto p = histogramQuantile(0.99, m.backend_commit()))
-        v.set_backend_commit_p99_seconds(*p);
-      for (const auto& peer : m.peer_rtt())
-        if (auto p = histogramQuantile(0.99, peer.rtt()))
-          v.set_peer_rtt_p99_seconds(std::max(v.peer_rtt_p99_seconds(), *p));
-      if (m.has_leader_changes())
-        v.set_leader_changes_last_interval(static_cast<double>(m.leader_changes()));
-    }
+    fillNodeSignals(n, &v);
     return v;
   }
 };
@@ -468,6 +458,9 @@ void Server::onHello(const std::shared_ptr<AgentConn>& c) {
   n.failure_domain = h.failure_domain();
   n.boot_id = h.boot_id();
   n.etcd_endpoint = h.etcd_endpoint();
+  n.etcd_flavor = h.etcd_flavor();
+  n.etcd_data_dir = h.etcd_data_dir();
+  n.etcd_unit = h.etcd_unit();
   n.connected = true;
   if (last) n.last_seq = *last;
   if (!cfg_.view.cluster_name.empty() && h.cluster_name() != cfg_.view.cluster_name)

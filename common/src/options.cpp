@@ -27,12 +27,18 @@ std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) 
   if (end == t.c_str() || errno != 0 || !std::isfinite(v) || v < 0) return std::nullopt;
   std::string unit = trim(end);
   double ms;
-  if (unit.empty() || unit == "s") ms = v * 1000;
-  else if (unit == "ms") ms = v;
-  else if (unit == "m" || unit == "min") ms = v * 60000;
-  else if (unit == "h") ms = v * 3600000;
-  else if (unit == "d") ms = v * 86400000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "s")
+    ms = v * 1000;
+  else if (unit == "ms")
+    ms = v;
+  else if (unit == "m" || unit == "min")
+    ms = v * 60000;
+  else if (unit == "h")
+    ms = v * 3600000;
+  else if (unit == "d")
+    ms = v * 86400000;
+  else
+    return std::nullopt;
   if (ms > 1e15) return std::nullopt;
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
 }
@@ -75,9 +81,12 @@ void Options::addList(const std::string& name, const std::string& help,
 void Options::addFlag(const std::string& name, const std::string& help, bool* out) {
   opts_.push_back({name, help, Kind::kFlag,
                    [out, name](const std::string& v) -> std::optional<std::string> {
-                     if (v == "true" || v == "1" || v == "yes") *out = true;
-                     else if (v == "false" || v == "0" || v == "no") *out = false;
-                     else return "'" + name + "' wants true or false, got '" + v + "'";
+                     if (v == "true" || v == "1" || v == "yes")
+                       *out = true;
+                     else if (v == "false" || v == "0" || v == "no")
+                       *out = false;
+                     else
+                       return "'" + name + "' wants true or false, got '" + v + "'";
                      return std::nullopt;
                    },
                    [out] { return std::string(*out ? "true" : "false"); }, nullptr});
@@ -89,7 +98,8 @@ void Options::addDuration(const std::string& name, const std::string& help,
   opts_.push_back({name, help, Kind::kDuration,
                    [=](const std::string& v) -> std::optional<std::string> {
                      auto d = parseDuration(v);
-                     if (!d) return "'" + name + "' wants a duration like 1s or 250ms, got '" + v + "'";
+                     if (!d)
+                       return "'" + name + "' wants a duration like 1s or 250ms, got '" + v + "'";
                      if (*d < min || *d > max)
                        return "'" + name + "' must be between " + formatDuration(min) + " and " +
                               formatDuration(max) + ", got '" + v + "'";
@@ -127,6 +137,7 @@ std::optional<std::string> Options::apply(Opt& opt, const std::string& value,
                                           const std::string& origin) {
   auto err = opt.set(value);
   if (err) return origin + ": " + *err;
+  opt.origin = origin;
   return std::nullopt;
 }
 
@@ -225,11 +236,21 @@ std::string Options::helpText() const {
   for (const auto& opt : opts_) {
     std::string arg;
     switch (opt.kind) {
-      case Kind::kString: arg = " VALUE"; break;
-      case Kind::kList: arg = " VALUE (repeatable)"; break;
-      case Kind::kFlag: arg = ""; break;
-      case Kind::kDuration: arg = " DURATION"; break;
-      case Kind::kInt: arg = " N"; break;
+      case Kind::kString:
+        arg = " VALUE";
+        break;
+      case Kind::kList:
+        arg = " VALUE (repeatable)";
+        break;
+      case Kind::kFlag:
+        arg = "";
+        break;
+      case Kind::kDuration:
+        arg = " DURATION";
+        break;
+      case Kind::kInt:
+        arg = " N";
+        break;
     }
     o << "  --" << opt.name << arg << "\n      " << opt.help;
     std::string def = opt.get();
@@ -238,6 +259,12 @@ std::string Options::helpText() const {
   }
   o << "  --help\n      Show this text.\n";
   return o.str();
+}
+
+std::string Options::originOf(const std::string& name) const {
+  for (const auto& o : opts_)
+    if (o.name == name) return o.origin;
+  return "";
 }
 
 std::string Options::dump() const {

@@ -203,22 +203,24 @@ TlsFiles makeTestCertificates(const std::string& dir) {
   return t;
 }
 
+pid_t EtcdCluster::pid(int i) const { return members_[i].proc ? members_[i].proc->pid() : 0; }
+
 std::vector<std::string> EtcdCluster::args(int i) const {
   const auto& m = members_[i];
   std::string peer = "http://127.0.0.1:" + std::to_string(m.peer_port);
-  std::vector<std::string> a = {binary_,
-                                "--name=" + m.name,
-                                "--data-dir=" + dir_ + "/" + m.name + ".etcd",
-                                "--listen-client-urls=" + clientUrl(i),
-                                "--advertise-client-urls=" + clientUrl(i),
-                                "--listen-peer-urls=" + peer,
-                                "--initial-advertise-peer-urls=" + peer,
-                                "--initial-cluster=" + initialCluster(i < original_ ? original_ : i + 1),
-                                i < original_ ? "--initial-cluster-state=new"
-                                              : "--initial-cluster-state=existing",
-                                "--initial-cluster-token=qw-test",
-                                "--logger=zap",
-                                "--log-level=warn"};
+  std::vector<std::string> a = {
+      binary_,
+      "--name=" + m.name,
+      "--data-dir=" + dataDir(i),
+      "--listen-client-urls=" + clientUrl(i),
+      "--advertise-client-urls=" + clientUrl(i),
+      "--listen-peer-urls=" + peer,
+      "--initial-advertise-peer-urls=" + peer,
+      "--initial-cluster=" + initialCluster(i < original_ ? original_ : i + 1),
+      i < original_ ? "--initial-cluster-state=new" : "--initial-cluster-state=existing",
+      "--initial-cluster-token=qw-test",
+      "--logger=zap",
+      "--log-level=warn"};
   if (tls_) {
     a.push_back("--cert-file=" + tls_->server_cert);
     a.push_back("--key-file=" + tls_->server_key);
@@ -239,8 +241,7 @@ void EtcdCluster::start(std::chrono::milliseconds timeout) {
     for (int i = 0; i < size(); ++i) {
       std::error_code ec;
       fs::remove_all(dir_ + "/" + members_[i].name + ".etcd", ec);
-      members_[i].proc =
-          std::make_unique<Process>(args(i), dir_ + "/" + members_[i].name + ".log");
+      members_[i].proc = std::make_unique<Process>(args(i), dir_ + "/" + members_[i].name + ".log");
     }
     bool ok = waitFor(
         [&] {
@@ -262,8 +263,8 @@ void EtcdCluster::start(std::chrono::milliseconds timeout) {
 std::string EtcdCluster::initialCluster(int upto) const {
   std::string s;
   for (int i = 0; i < upto; ++i)
-    s += (s.empty() ? "" : ",") + members_[i].name + "=http://127.0.0.1:" +
-         std::to_string(members_[i].peer_port);
+    s += (s.empty() ? "" : ",") + members_[i].name +
+         "=http://127.0.0.1:" + std::to_string(members_[i].peer_port);
   return s;
 }
 
@@ -272,8 +273,9 @@ HttpResult EtcdCluster::post(int i, const std::string& path, const std::string& 
   req.method = "POST";
   req.body = body;
   req.timeout = 5s;
-  return httpFetchSync(clientUrl(i) + path, req,
-                       tls_ ? makeClientTls(tls_->ca, tls_->client_cert, tls_->client_key) : nullptr);
+  return httpFetchSync(
+      clientUrl(i) + path, req,
+      tls_ ? makeClientTls(tls_->ca, tls_->client_cert, tls_->client_key) : nullptr);
 }
 
 int EtcdCluster::addLearner(std::chrono::milliseconds timeout) {
@@ -298,9 +300,7 @@ int EtcdCluster::addLearner(std::chrono::milliseconds timeout) {
   return i;
 }
 
-bool EtcdCluster::running(int i) const {
-  return members_[i].proc && members_[i].proc->running();
-}
+bool EtcdCluster::running(int i) const { return members_[i].proc && members_[i].proc->running(); }
 
 void EtcdCluster::kill9(int i) { members_[i].proc->kill(SIGKILL); }
 
@@ -314,9 +314,9 @@ bool EtcdCluster::hasLeader(int i) const {
   req.method = "POST";
   req.body = "{}";
   req.timeout = 1s;
-  auto r = httpFetchSync(clientUrl(i) + "/v3/maintenance/status", req,
-                         tls_ ? makeClientTls(tls_->ca, tls_->client_cert, tls_->client_key)
-                              : nullptr);
+  auto r =
+      httpFetchSync(clientUrl(i) + "/v3/maintenance/status", req,
+                    tls_ ? makeClientTls(tls_->ca, tls_->client_cert, tls_->client_key) : nullptr);
   if (!r.ok || r.status != 200) return false;
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   return !j.is_discarded() && j.contains("leader");
@@ -337,9 +337,13 @@ Aggregator::Aggregator(const std::string& dir, std::vector<std::string> extra)
 
 int Aggregator::start(std::chrono::milliseconds timeout) {
   std::string log = dir_ + "/aggregator." + std::to_string(++starts_) + ".log";
-  std::vector<std::string> argv = {binDir() + "/quorumwatch-aggregator", "--listen",
+  std::vector<std::string> argv = {binDir() + "/quorumwatch-aggregator",
+                                   "--listen",
                                    port_ ? "127.0.0.1:" + std::to_string(port_) : "127.0.0.1:0",
-                                   "--db", dbPath(), "--cluster-name", "test"};
+                                   "--db",
+                                   dbPath(),
+                                   "--cluster-name",
+                                   "test"};
   for (const auto& e : extra_) argv.push_back(e);
   proc_ = std::make_unique<Process>(argv, log);
   static const std::regex re("listening on 127\\.0\\.0\\.1:([0-9]+)");
@@ -355,8 +359,7 @@ int Aggregator::start(std::chrono::milliseconds timeout) {
         return !proc_->running();
       },
       timeout, 20ms);
-  if (!ok || found == 0)
-    throw std::runtime_error("aggregator did not start: " + proc_->log());
+  if (!ok || found == 0) throw std::runtime_error("aggregator did not start: " + proc_->log());
   port_ = found;
   return port_;
 }
@@ -371,7 +374,10 @@ Agent::Agent(const std::string& dir, const std::string& node, const std::string&
   argv_ = {binDir() + "/quorumwatch-agent", "--cluster-name", "test", "--node-name", node,
            "--etcd-endpoint", etcd_url, "--aggregator", aggregator_url, "--fast-interval", "500ms",
            "--etcd-timeout", "400ms", "--reconnect-base", "100ms", "--reconnect-max", "1s",
-           "--metrics-interval", "1s"};
+           "--metrics-interval", "1s",
+           // The default nice 10 could starve agents on a CI machine loaded by parallel tests;
+           // one test checks the defaults.
+           "--nice=-1"};
   for (const auto& e : extra) argv_.push_back(e);
 }
 

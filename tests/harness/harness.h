@@ -84,6 +84,8 @@ class EtcdCluster {
   void kill9(int i);
   void restart(int i);
   bool running(int i) const;
+  pid_t pid(int i) const;
+  std::string dataDir(int i) const { return dir_ + "/" + members_[i].name + ".etcd"; }
   // Does member i answer its status call and see a leader?
   bool hasLeader(int i) const;
   bool waitLeader(std::chrono::milliseconds timeout);

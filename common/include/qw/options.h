@@ -18,9 +18,8 @@ class Options {
   void addString(const std::string& name, const std::string& help, std::string* out);
   void addList(const std::string& name, const std::string& help, std::vector<std::string>* out);
   void addFlag(const std::string& name, const std::string& help, bool* out);
-  void addDuration(const std::string& name, const std::string& help,
-                   std::chrono::milliseconds* out, std::chrono::milliseconds min,
-                   std::chrono::milliseconds max);
+  void addDuration(const std::string& name, const std::string& help, std::chrono::milliseconds* out,
+                   std::chrono::milliseconds min, std::chrono::milliseconds max);
   void addInt(const std::string& name, const std::string& help, int64_t* out, int64_t min,
               int64_t max);
   // Arguments that are not options (e.g. a CLI sub-command) are collected here; without it, a
@@ -36,6 +35,8 @@ class Options {
   std::string helpText() const;
   // Every option with its resolved value, in config-file syntax.
   std::string dump() const;
+  // Where the value in effect came from: "--name", "FILE:LINE", or "" for the default.
+  std::string originOf(const std::string& name) const;
 
  private:
   enum class Kind { kString, kList, kFlag, kDuration, kInt };
@@ -46,6 +47,7 @@ class Options {
     std::function<std::optional<std::string>(const std::string&)> set;
     std::function<std::string()> get;
     std::function<void()> clear;  // lists: forget file values when the command line gives some
+    std::string origin;           // "--name" or "FILE:LINE" of the value in effect; "" = default
   };
   Opt* find(const std::string& name);
   std::optional<std::string> apply(Opt& opt, const std::string& value, const std::string& origin);

@@ -18,6 +18,15 @@ struct AgentConfig {
   std::string etcd_cacert, etcd_cert, etcd_key;
   std::string failure_domain;
   std::string procfs_root = "/proc";
+  std::string sysfs_root = "/sys";
+  std::string etcd_data_dir;     // default: k3s/kubeadm layout, else etcd's --data-dir
+  std::string etcd_data_device;  // override: "MAJ:MIN" or a disk name
+  std::vector<std::string> snapshot_dirs;
+  std::string etcd_unit;  // systemd unit whose restarts are counted
+  std::string etcd_flavor = "auto";
+  std::string detect_root = "/";
+  std::string io_priority = "idle";
+  int64_t nice = 10;
   std::chrono::milliseconds fast_interval{1000};
   std::chrono::milliseconds etcd_timeout{800};
   std::string etcd_metrics_url;  // default: etcd-endpoint + /metrics

@@ -18,6 +18,7 @@ struct NodeState {
   std::string failure_domain;
   std::string boot_id;
   std::string etcd_endpoint;  // the client URL the agent samples
+  std::string etcd_flavor, etcd_data_dir, etcd_unit;
   bool connected = false;
   int64_t last_seen_wall_ms = 0;    // receive time of the newest sample
   int64_t last_seen_steady_ms = -1; // -1: never seen by this process (loaded from the database)
