@@ -6,9 +6,11 @@
 #             touching the system's apt state; a second run with the cache present needs no network.
 set -euo pipefail
 want_etcd35=0
+want_bench=0
 for a in "$@"; do
   case "$a" in
     --etcd35) want_etcd35=1 ;;
+    --bench) want_bench=1 ;;
     *) echo "deps.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -19,6 +21,9 @@ PKGS=(
   libspdlog-dev libfmt-dev catch2 libssl-dev nlohmann-json3-dev
   etcd-server etcd-client sqlite3 openssl procps psmisc
 )
+
+# The benchmarks compare the agent with Debian's node exporter in the same run.
+if [ "$want_bench" = 1 ]; then PKGS+=(prometheus-node-exporter); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -43,6 +48,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # etcd-server's package starts a system etcd on 2379 where systemd runs; we never use it.
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now prometheus-node-exporter >/dev/null 2>&1 || true
   fi
 else
   echo "deps.sh: all ${#PKGS[@]} packages present"

@@ -5,6 +5,7 @@
 #   QW_SANITIZE ON|OFF (default ON)
 #   CTEST_ARGS  extra ctest arguments, e.g. "-L unit" or "-L etcd-3.5"
 #   QW_ETCD_VERSIONS  etcd versions for the integration tests (default "3.4;3.5")
+#   QW_CROSS    0 skips the arm64/armhf unit tests under qemu (scripts/cross.sh) run after ctest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh --etcd35
@@ -24,3 +25,13 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # shellcheck disable=SC2086
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$jobs" ${CTEST_ARGS:-}
 echo "test.sh: tests took $(($(date +%s) - built)) s"
+
+# Cross builds (arm64, armhf): the unit tests built for each and run under qemu-user
+# (scripts/cross.sh; Release, only qw_unit_tests). QW_CROSS=0 skips them.
+if [ "${QW_CROSS:-0}" != 0 ]; then
+  cross_start=$(date +%s)
+  for arch in ${QW_CROSS_ARCHES:-arm64 armhf}; do
+    ./scripts/cross.sh "$arch" --tests
+  done
+  echo "test.sh: cross unit tests under qemu took $(($(date +%s) - cross_start)) s"
+fi

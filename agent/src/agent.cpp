@@ -27,6 +27,7 @@
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
 #include "qw/log.h"
+#include "qw/sd_notify.h"
 #include "qw/time_util.h"
 #include "qw/token.h"
 #include "qw/version.h"
@@ -264,13 +265,14 @@ int runAgent(const AgentConfig& cfg) {
   uint64_t metrics_errors = 0;
   std::string last_metrics_error;
   net::steady_timer metrics_tick(ioc);
+  HttpSession metrics_session(metrics_url, etcd_tls);
   net::co_spawn(
       ioc,
       [&]() -> net::awaitable<void> {
         while (!stopping) {
           HttpRequest get;
           get.timeout = cfg.metrics_timeout;
-          auto r = co_await httpFetch(metrics_url, metrics_url.target, get, etcd_tls);
+          auto r = co_await metrics_session.fetch(metrics_url.target, get);
           auto now = std::chrono::steady_clock::now();
           std::string err;
           qw::wire::EtcdMetrics cur;
@@ -403,6 +405,9 @@ int runAgent(const AgentConfig& cfg) {
 
   // SIGTERM/SIGINT: stop sampling, give the aggregator `drain-timeout` to acknowledge what is
   // spooled (a memory spool is lost at exit), then report what this instance produced.
+  // systemd (Type=notify): WATCHDOG=1 from this loop every WatchdogSec/2; READY=1 below.
+  SystemdNotifier notifier;
+  notifier.startWatchdog(ioc.get_executor());
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain(ioc);
   auto drain_deadline = std::chrono::steady_clock::time_point::max();
@@ -418,6 +423,7 @@ int runAgent(const AgentConfig& cfg) {
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     log->info("signal {}: stopping ({} batches unacknowledged, draining up to {} ms)", sig,
               spool.size(), cfg.drain_timeout.count());
+    notifier.stopping("stopping: draining the spool");
     stopping = true;
     tick.cancel();
     metrics_tick.cancel();
@@ -427,6 +433,11 @@ int runAgent(const AgentConfig& cfg) {
 
   log->info("quorumwatch-agent {} node {} cluster {}: etcd {}, aggregator {}", qw::kVersion,
             hello.node_name(), cfg.cluster_name, cfg.etcd_endpoint, cfg.aggregator);
+  notifier.ready("sampling etcd " + cfg.etcd_endpoint + ", streaming to " + cfg.aggregator);
+  notifier.periodicStatus(ioc.get_executor(), std::chrono::seconds(5), [&] {
+    return "sampling " + cfg.etcd_endpoint + "; " + std::to_string(spool.size()) +
+           " batches unacknowledged, " + std::to_string(spool.dropped()) + " dropped";
+  });
   uplink->start();
   ioc.run();
   // One line tests and operators can rely on (scripts/soak.sh parses it).

@@ -14,7 +14,7 @@ net::awaitable<std::string> EtcdSampler::sample(qw::wire::EtcdSample* out) {
   post.timeout = cfg_.timeout;
 
   // The status call is the reachability test (DESIGN.md s7: /health is false under any alarm).
-  auto st = co_await httpFetch(cfg_.endpoint, "/v3/maintenance/status", post, cfg_.tls);
+  auto st = co_await session_.fetch("/v3/maintenance/status", post);
   out->set_status_latency_us(static_cast<uint32_t>(st.latency_us));
   if (!st.ok) {
     out->set_reachable(false);
@@ -40,13 +40,13 @@ net::awaitable<std::string> EtcdSampler::sample(qw::wire::EtcdSample* out) {
 
   HttpRequest get;
   get.timeout = cfg_.timeout;
-  auto h = co_await httpFetch(cfg_.endpoint, "/health", get, cfg_.tls);
+  auto h = co_await session_.fetch("/health", get);
   if (!h.ok)
     note("health: " + h.error);
   else if (auto err = parseHealth(h.body, out))
     note(*err);
 
-  auto ml = co_await httpFetch(cfg_.endpoint, "/v3/cluster/member/list", post, cfg_.tls);
+  auto ml = co_await session_.fetch("/v3/cluster/member/list", post);
   if (!ml.ok)
     note("member list: " + ml.error);
   else if (auto err = parseMemberList(ml.body, out))
@@ -54,7 +54,7 @@ net::awaitable<std::string> EtcdSampler::sample(qw::wire::EtcdSample* out) {
 
   HttpRequest alarm = post;
   alarm.body = R"({"action":"GET"})";
-  auto al = co_await httpFetch(cfg_.endpoint, "/v3/maintenance/alarm", alarm, cfg_.tls);
+  auto al = co_await session_.fetch("/v3/maintenance/alarm", alarm);
   if (!al.ok)
     note("alarms: " + al.error);
   else if (auto err = parseAlarms(al.body, out))

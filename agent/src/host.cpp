@@ -635,16 +635,20 @@ void HostSampler::refreshProcess(int64_t steady_ms) {
     pid_ = 0;  // gone (etcd restarted or stopped): look again now
     prev_etcd_write_.reset();
     pid_scanned_at_ = -1'000'000;
+    scan_backoff_ms_ = 0;
   }
-  // Scanning /proc costs a few hundred reads: at most every 5 s while etcd is not found.
-  if (steady_ms - pid_scanned_at_ < 5000) return;
+  // Scanning /proc costs a read per process: right after etcd went away, then backing off from
+  // 1 s to a minute while it stays away.
+  if (steady_ms - pid_scanned_at_ < scan_backoff_ms_) return;
   pid_scanned_at_ = steady_ms;
   pid_ = findEtcdPid(cfg_.procfs_root, cfg_.etcd_port);
   if (pid_ <= 0) {
     pid_ = 0;
     start_unix_ms_.reset();
+    scan_backoff_ms_ = std::min<int64_t>(60000, std::max<int64_t>(1000, scan_backoff_ms_ * 2));
     return;
   }
+  scan_backoff_ms_ = 0;
   std::string base = cfg_.procfs_root + "/" + std::to_string(pid_);
   pid_stat_ = SysFile(base + "/stat");
   pid_io_ = SysFile(base + "/io");
@@ -729,15 +733,21 @@ void HostSampler::sampleDisk(int64_t steady_ms, qw::wire::NodeSample* s) {
   } else {
     fail("disk: no line for " + dev_.disk + " in " + diskstats_.path());
   }
-  if (!data_dir_.empty()) {
+  // Free space moves slowly: statvfs every 10 s, the last answer in between.
+  if (!data_dir_.empty() && (fs_at_ < 0 || steady_ms - fs_at_ >= 10000 || steady_ms < fs_at_)) {
+    fs_at_ = steady_ms;
     struct statvfs v {};
     if (::statvfs(data_dir_.c_str(), &v) == 0) {
-      d->set_fs_total_bytes(static_cast<uint64_t>(v.f_blocks) * v.f_frsize);
-      d->set_fs_avail_bytes(static_cast<uint64_t>(v.f_bavail) * v.f_frsize);
+      fs_total_ = static_cast<uint64_t>(v.f_blocks) * v.f_frsize;
+      fs_avail_ = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
     } else {
+      fs_total_.reset();
+      fs_avail_.reset();
       fail("disk: statvfs " + data_dir_ + ": " + std::strerror(errno));
     }
   }
+  if (fs_total_) d->set_fs_total_bytes(*fs_total_);
+  if (fs_avail_) d->set_fs_avail_bytes(*fs_avail_);
   if (pid_ > 0) {
     if (pid_io_.read(buf_)) {
       if (auto w = parseIoWriteBytes(buf_)) {

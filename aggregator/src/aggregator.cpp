@@ -6,6 +6,7 @@
 
 #include "qw/aggregator/server.h"
 #include "qw/log.h"
+#include "qw/sd_notify.h"
 #include "qw/token.h"
 #include "qw/url.h"
 #include "qw/version.h"
@@ -137,9 +138,23 @@ int runAggregator(const AggregatorConfig& c) {
             scfg.tls ? (c.client_ca.empty() ? " (TLS)" : " (TLS, client certificates required)")
                      : "");
 
+  // systemd (Type=notify): ready once the store is open and the listener bound; the watchdog
+  // pings come from this event loop, so a stuck loop gets the service restarted.
+  SystemdNotifier notifier;
+  std::string where = shown + ":" + std::to_string(bound.port());
+  notifier.startWatchdog(ioc.get_executor());
+  notifier.ready("listening on " + where + ", no agents connected yet");
+  notifier.periodicStatus(ioc.get_executor(), 5s, [&] {
+    const auto& k = server.counters();
+    return "listening on " + where + ", " + std::to_string(k.connected_agents) +
+           " agents connected, " + std::to_string(k.batches_stored) + " batches stored" +
+           (k.commit_errors ? ", " + std::to_string(k.commit_errors) + " commit errors" : "");
+  });
+
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     log->info("signal {}: stopping", sig);
+    notifier.stopping("stopping (signal " + std::to_string(sig) + ")");
     server.shutdown();
     ioc.stop();
   });

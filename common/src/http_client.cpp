@@ -1,13 +1,16 @@
 #include "qw/http_client.h"
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -80,7 +83,147 @@ net::awaitable<void> exchange(Stream& stream, beast::tcp_stream& lowest, const U
   out.body = std::move(parser.get().body());
 }
 
+// IP literals (the usual 127.0.0.1 etcd endpoint) need no resolver, whose getaddrinfo runs on
+// a helper thread.
+net::awaitable<std::vector<tcp::endpoint>> resolveEndpoints(const Url& url,
+                                                            boost::system::error_code& ec) {
+  std::vector<tcp::endpoint> out;
+  std::string host = url.host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  unsigned long port = 0;
+  try {
+    port = std::stoul(url.port);
+  } catch (...) {
+    port = 0;
+  }
+  boost::system::error_code aec;
+  auto addr = net::ip::make_address(host, aec);
+  if (!aec && port > 0 && port < 65536) {
+    out.emplace_back(addr, static_cast<unsigned short>(port));
+    co_return out;
+  }
+  tcp::resolver resolver(co_await net::this_coro::executor);
+  auto results = co_await resolver.async_resolve(url.host, url.port,
+                                                 net::redirect_error(net::use_awaitable, ec));
+  if (!ec)
+    for (const auto& r : results) out.push_back(r.endpoint());
+  co_return out;
+}
+
 }  // namespace
+
+struct HttpSession::Conn {
+  explicit Conn(net::any_io_executor ex) : tcp(ex) {}
+  Conn(net::any_io_executor ex, net::ssl::context& ctx)
+      : tcp(ex), tls(std::in_place, beast::tcp_stream(ex), ctx) {}
+  beast::tcp_stream tcp;                                    // plain http
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;  // https
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : tcp; }
+  bool used = false;
+};
+
+HttpSession::HttpSession(Url url, std::shared_ptr<net::ssl::context> tls)
+    : url_(std::move(url)), tls_(std::move(tls)) {}
+
+HttpSession::~HttpSession() = default;
+
+void HttpSession::close() {
+  if (!conn_) return;
+  beast::error_code ignored;
+  conn_->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  conn_->lowest().close();
+  conn_.reset();
+}
+
+net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
+                                          boost::system::error_code& ec) {
+  auto ex = co_await net::this_coro::executor;
+  auto endpoints = co_await resolveEndpoints(url_, ec);
+  if (ec) co_return;
+  if (url_.tls()) {
+    if (!tls_) {
+      ec = net::error::operation_not_supported;
+      co_return;
+    }
+    conn_ = std::make_unique<Conn>(ex, *tls_);
+    if (!SSL_set_tlsext_host_name(conn_->tls->native_handle(), url_.host.c_str())) {
+      ec = net::error::invalid_argument;
+      co_return;
+    }
+  } else {
+    conn_ = std::make_unique<Conn>(ex);
+  }
+  auto& lowest = conn_->lowest();
+  lowest.expires_after(timeout);
+  co_await lowest.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+  if (!ec && conn_->tls)
+    co_await conn_->tls->async_handshake(net::ssl::stream_base::client,
+                                         net::redirect_error(net::use_awaitable, ec));
+  if (!ec) {
+    ++connects_;
+    lowest.socket().set_option(tcp::no_delay(true), ec);
+    ec = {};
+  }
+}
+
+net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpRequest req) {
+  HttpResult out;
+  auto start = std::chrono::steady_clock::now();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    boost::system::error_code ec;
+    bool reused = conn_ && conn_->used;
+    if (!conn_) co_await connect(req.timeout, ec);
+    if (!ec) {
+      http::request<http::string_body> r{http::string_to_verb(req.method), target, 11};
+      r.set(http::field::host, url_.host);
+      r.set(http::field::user_agent, "quorumwatch");
+      r.keep_alive(true);
+      if (!req.bearer_token.empty())
+        r.set(http::field::authorization, "Bearer " + req.bearer_token);
+      if (!req.body.empty() || req.method == "POST") {
+        r.set(http::field::content_type, req.content_type);
+        r.body() = req.body;
+        r.prepare_payload();
+      }
+      conn_->lowest().expires_after(req.timeout);
+      beast::flat_buffer buf;
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(req.body_limit);
+      if (conn_->tls) {
+        co_await http::async_write(*conn_->tls, r, net::redirect_error(net::use_awaitable, ec));
+        if (!ec)
+          co_await http::async_read(*conn_->tls, buf, parser,
+                                    net::redirect_error(net::use_awaitable, ec));
+      } else {
+        co_await http::async_write(conn_->tcp, r, net::redirect_error(net::use_awaitable, ec));
+        if (!ec)
+          co_await http::async_read(conn_->tcp, buf, parser,
+                                    net::redirect_error(net::use_awaitable, ec));
+      }
+      if (!ec) {
+        conn_->used = true;
+        conn_->lowest().expires_never();
+        out.ok = true;
+        out.status = static_cast<int>(parser.get().result_int());
+        out.body = std::move(parser.get().body());
+        if (!parser.keep_alive()) close();
+        break;
+      }
+    }
+    close();  // a timed-out or broken exchange leaves the stream unusable
+    out.error = describeError(ec);
+    // Only a reused connection that the server may have closed while idle earns a retry; a
+    // timeout is the answer (a hung etcd must not cost two deadlines).
+    bool stale = ec == http::error::end_of_stream || ec == net::error::eof ||
+                 ec == net::error::connection_reset || ec == net::error::broken_pipe;
+    if (!(reused && stale)) break;
+  }
+  out.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  co_return out;
+}
 
 net::awaitable<HttpResult> httpFetch(const Url& url, const std::string& target, HttpRequest req,
                                      std::shared_ptr<net::ssl::context> tls) {
@@ -88,9 +231,7 @@ net::awaitable<HttpResult> httpFetch(const Url& url, const std::string& target, 
   auto start = std::chrono::steady_clock::now();
   auto ex = co_await net::this_coro::executor;
   boost::system::error_code ec;
-  tcp::resolver resolver(ex);
-  auto endpoints = co_await resolver.async_resolve(url.host, url.port,
-                                                   net::redirect_error(net::use_awaitable, ec));
+  auto endpoints = co_await resolveEndpoints(url, ec);
   if (ec) {
     out.error = describeError(ec);
     co_return out;

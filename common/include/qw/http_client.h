@@ -14,10 +14,10 @@
 namespace qw {
 
 struct HttpResult {
-  bool ok = false;      // a response arrived (any status)
-  int status = 0;       // HTTP status
-  std::string body;     // response body
-  std::string error;    // transport error when !ok: "connection refused", "timeout", ...
+  bool ok = false;    // a response arrived (any status)
+  int status = 0;     // HTTP status
+  std::string body;   // response body
+  std::string error;  // transport error when !ok: "connection refused", "timeout", ...
   int64_t latency_us = 0;
 };
 
@@ -40,6 +40,30 @@ std::shared_ptr<boost::asio::ssl::context> makeClientTls(const std::string& ca,
 boost::asio::awaitable<HttpResult> httpFetch(const Url& url, const std::string& target,
                                              HttpRequest req,
                                              std::shared_ptr<boost::asio::ssl::context> tls);
+
+// A kept-alive connection to one endpoint, for a caller that polls it (the agent's probes every
+// second): one TCP connect (and TLS handshake) instead of one per request, and no resolver for IP
+// literals. A request that fails on a reused connection (the server closed it while idle) is
+// retried once on a fresh one. Not for concurrent use: one request at a time.
+class HttpSession {
+ public:
+  HttpSession(Url url, std::shared_ptr<boost::asio::ssl::context> tls);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+  boost::asio::awaitable<HttpResult> fetch(const std::string& target, HttpRequest req);
+  void close();
+  uint64_t connects() const { return connects_; }
+
+ private:
+  struct Conn;
+  boost::asio::awaitable<void> connect(std::chrono::milliseconds timeout,
+                                       boost::system::error_code& ec);
+  Url url_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::unique_ptr<Conn> conn_;
+  uint64_t connects_ = 0;
+};
 
 // Blocking convenience wrapper (CLI, tests): runs its own io_context.
 HttpResult httpFetchSync(const std::string& url, HttpRequest req = {},

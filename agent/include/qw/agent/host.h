@@ -180,6 +180,9 @@ class HostSampler {
 
   int pid_ = 0;
   int64_t pid_scanned_at_ = -1'000'000;
+  int64_t scan_backoff_ms_ = 0;
+  int64_t fs_at_ = -1;
+  std::optional<uint64_t> fs_total_, fs_avail_;
   SysFile pid_stat_, pid_io_;
   std::optional<int64_t> start_unix_ms_;
   std::optional<uint64_t> prev_etcd_write_;
