@@ -28,7 +28,7 @@ echo "test.sh: tests took $(($(date +%s) - built)) s"
 
 # Cross builds (arm64, armhf): the unit tests built for each and run under qemu-user
 # (scripts/cross.sh; Release, only qw_unit_tests). QW_CROSS=0 skips them.
-if [ "${QW_CROSS:-0}" != 0 ]; then
+if [ "${QW_CROSS:-1}" != 0 ]; then
   cross_start=$(date +%s)
   for arch in ${QW_CROSS_ARCHES:-arm64 armhf}; do
     ./scripts/cross.sh "$arch" --tests

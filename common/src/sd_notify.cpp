@@ -1,6 +1,11 @@
 #include "qw/sd_notify.h"
 
-#include <systemd/sd-daemon.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
 
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +30,44 @@ struct SystemdNotifier::Timers {
   bool stopped = false;
 };
 
+namespace {
+
+// The sd_notify(3) protocol itself: one datagram to the AF_UNIX socket named by NOTIFY_SOCKET
+// ('@' = abstract namespace). Spoken directly, so the agent needs no libsystemd (and none of the
+// compression and crypto libraries it pulls in) to run under Type=notify.
+int notifyDatagram(const std::string& msg) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return 0;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  size_t len = std::strlen(path);
+  if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path)) return -EINVAL;
+  std::memcpy(sa.sun_path, path, len);
+  if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  auto sl = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  ssize_t n =
+      ::sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa), sl);
+  int err = errno;
+  ::close(fd);
+  return n < 0 ? -err : 1;
+}
+
+// sd_watchdog_enabled(3): WATCHDOG_USEC, for this process when WATCHDOG_PID names one.
+uint64_t watchdogUsec() {
+  const char* us = std::getenv("WATCHDOG_USEC");
+  if (!us || !*us) return 0;
+  if (const char* pid = std::getenv("WATCHDOG_PID");
+      pid && *pid && std::strtol(pid, nullptr, 10) != ::getpid())
+    return 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(us, &end, 10);
+  return end && *end == '\0' ? v : 0;
+}
+
+}  // namespace
+
 SystemdNotifier::SystemdNotifier() : timers_(std::make_shared<Timers>()) {
   const char* s = std::getenv("NOTIFY_SOCKET");
   enabled_ = s != nullptr && *s != '\0';
@@ -38,7 +81,7 @@ SystemdNotifier::~SystemdNotifier() {
 
 void SystemdNotifier::send(const std::string& msg) {
   if (!enabled_) return;
-  int r = sd_notify(0, msg.c_str());
+  int r = notifyDatagram(msg);
   if (r < 0) {
     // Logged once: a broken notify socket would otherwise flood the log every ping.
     static bool warned = false;
@@ -79,7 +122,7 @@ void armWatchdog(const std::shared_ptr<SystemdNotifier::Timers>& t) {
     auto s = weak.lock();
     if (ec || !s || s->stopped) return;
     // The environment was checked when the watchdog started; sd_notify reads it again.
-    sd_notify(0, "WATCHDOG=1");
+    notifyDatagram("WATCHDOG=1");
     armWatchdog(s);
   });
 }
@@ -99,9 +142,9 @@ void armStatus(const std::shared_ptr<SystemdNotifier::Timers>& t, SystemdNotifie
 
 std::chrono::microseconds SystemdNotifier::startWatchdog(net::any_io_executor ex) {
   if (!enabled_) return std::chrono::microseconds(0);
-  uint64_t usec = 0;
   // > 0 only when WATCHDOG_USEC is set and WATCHDOG_PID (if set) is this process.
-  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return std::chrono::microseconds(0);
+  uint64_t usec = watchdogUsec();
+  if (usec == 0) return std::chrono::microseconds(0);
   timers_->watchdog_every = std::chrono::microseconds(usec);
   timers_->watchdog.emplace(ex);
   armWatchdog(timers_);

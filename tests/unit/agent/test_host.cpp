@@ -9,6 +9,7 @@
 #include "qw/agent/agent.h"
 #include "qw/agent/detect.h"
 #include "qw/agent/host.h"
+#include "qw/agent/unit_watch.h"
 
 using namespace qw::agent;
 namespace fs = std::filesystem;
@@ -376,4 +377,21 @@ TEST_CASE("autodetection: k3s and kubeadm layouts, plain etcd, and flags always 
     CHECK(c.etcd_endpoint == "https://10.0.0.5:2379");
     CHECK(c.etcd_unit == "k3s.service");
   }
+}
+
+TEST_CASE("the unit watcher reads systemd over the bus, or says cleanly why it cannot") {
+  qw::agent::UnitWatcher none("");
+  auto st = none.poll();
+  CHECK(st.unsupported.empty());
+  CHECK_FALSE(st.restarts);
+  qw::agent::UnitWatcher w("quorumwatch-test-nonexistent.service");
+  st = w.poll();
+  if (st.restarts) {
+    FAIL("a unit that does not exist has no restart count");
+  } else {
+    // No system bus here (containers, CI), or the unit is not loaded.
+    CHECK_THAT(st.unsupported + st.error, Catch::Contains("unit"));
+  }
+  qw::agent::UnitWatcher bad("no/such unit");
+  CHECK_THAT(bad.poll().unsupported, Catch::Contains("unit restarts"));
 }
