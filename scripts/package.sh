@@ -163,24 +163,27 @@ declare -A elf=([amd64]='x86-64' [arm64]='ARM aarch64' [armhf]='ARM, EABI5')
 declare -A strip=([amd64]=strip [arm64]=aarch64-linux-gnu-strip [armhf]=arm-linux-gnueabihf-strip)
 sizes=""
 build_deb() {  # $1 package $2 arch
-  local pkg=$1 arch=$2 d=$stage/$1_$2 comp unit bins desc depends
+  local pkg=$1 arch=$2 d=$stage/$1_$2 comp unit bins desc depends recommends
   rm -rf "$d"
   mkdir -p "$d/DEBIAN" "$d/usr/bin" "$d/lib/systemd/system" "$d/etc/quorumwatch" \
     "$d/usr/share/doc/$pkg" "$d/usr/share/man/man8"
   if [ "$pkg" = quorumwatch-agent ]; then
-    comp=agent bins="quorumwatch-agent" depends="$dep_agent"
+    # libsystemd is dlopen()ed for the etcd unit's restart count (agent/src/unit_watch.cpp).
+    comp=agent bins="quorumwatch-agent" depends="$dep_agent" recommends="libsystemd0"
     desc="etcd quorum monitor: node agent
- quorumwatch gives early warning for etcd on small clusters (Raspberry Pi k3s or kubeadm, or
- plain etcd, 3 to 7 nodes). This agent runs on every etcd node: it samples the local member
- (status, health, members, alarms, /metrics) and the node (disk, thermal, pressure) and streams
- the samples to quorumwatch-aggregator over a WebSocket, at idle I/O priority and low CPU weight."
+ quorumwatch gives early warning for etcd on small clusters (Raspberry Pi
+ k3s or kubeadm, or plain etcd, 3 to 7 nodes). This agent runs on every
+ etcd node: it samples the local member (status, health, members, alarms,
+ /metrics) and the node (disk, thermal, pressure) and streams the samples
+ to quorumwatch-aggregator, at idle I/O priority and low CPU weight."
   else
-    comp=aggregator bins="quorumwatch-aggregator quorumwatch" depends="$dep_aggregator"
+    comp=aggregator bins="quorumwatch-aggregator quorumwatch" depends="$dep_aggregator" recommends=""
     desc="etcd quorum monitor: aggregator, API and CLI
- quorumwatch gives early warning for etcd on small clusters (Raspberry Pi k3s or kubeadm, or
- plain etcd, 3 to 7 nodes). The aggregator receives the agents' samples, stores them in SQLite
- and answers whether the cluster can lose another member, and if not why, over HTTP JSON,
- Prometheus /metrics and a small web page. The quorumwatch command prints that view."
+ quorumwatch gives early warning for etcd on small clusters (Raspberry Pi
+ k3s or kubeadm, or plain etcd, 3 to 7 nodes). The aggregator receives the
+ agents' samples, stores them in SQLite and answers whether the cluster
+ can lose another member, and if not why, over HTTP JSON, Prometheus
+ /metrics and a small web page. The quorumwatch command prints that view."
     mkdir -p "$d/usr/share/man/man1"
   fi
   unit=$pkg.service
@@ -226,7 +229,8 @@ Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$d" | cut -f1)
 Depends: $depends, adduser
-Section: admin
+${recommends:+Recommends: $recommends
+}Section: admin
 Priority: optional
 Description: $desc
 EOF
