@@ -57,32 +57,6 @@ std::shared_ptr<net::ssl::context> makeClientTls(const std::string& ca, const st
 
 namespace {
 
-template <class Stream>
-net::awaitable<void> exchange(Stream& stream, beast::tcp_stream& lowest, const Url& url,
-                              const std::string& target, const HttpRequest& req, HttpResult& out,
-                              boost::system::error_code& ec) {
-  http::request<http::string_body> r{http::string_to_verb(req.method), target, 11};
-  r.set(http::field::host, url.host);
-  r.set(http::field::user_agent, "quorumwatch");
-  if (!req.bearer_token.empty()) r.set(http::field::authorization, "Bearer " + req.bearer_token);
-  if (!req.body.empty() || req.method == "POST") {
-    r.set(http::field::content_type, req.content_type);
-    r.body() = req.body;
-    r.prepare_payload();
-  }
-  (void)lowest;
-  co_await http::async_write(stream, r, net::redirect_error(net::use_awaitable, ec));
-  if (ec) co_return;
-  beast::flat_buffer buf;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(req.body_limit);
-  co_await http::async_read(stream, buf, parser, net::redirect_error(net::use_awaitable, ec));
-  if (ec) co_return;
-  out.ok = true;
-  out.status = static_cast<int>(parser.get().result_int());
-  out.body = std::move(parser.get().body());
-}
-
 // IP literals (the usual 127.0.0.1 etcd endpoint) need no resolver, whose getaddrinfo runs on
 // a helper thread.
 net::awaitable<std::vector<tcp::endpoint>> resolveEndpoints(const Url& url,
@@ -169,6 +143,10 @@ net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
 
 net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpRequest req) {
   HttpResult out;
+  if (url_.tls() && !tls_) {
+    out.error = "https URL but no TLS context";
+    co_return out;
+  }
   auto start = std::chrono::steady_clock::now();
   for (int attempt = 0; attempt < 2; ++attempt) {
     boost::system::error_code ec;
@@ -227,52 +205,9 @@ net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpReq
 
 net::awaitable<HttpResult> httpFetch(const Url& url, const std::string& target, HttpRequest req,
                                      std::shared_ptr<net::ssl::context> tls) {
-  HttpResult out;
-  auto start = std::chrono::steady_clock::now();
-  auto ex = co_await net::this_coro::executor;
-  boost::system::error_code ec;
-  auto endpoints = co_await resolveEndpoints(url, ec);
-  if (ec) {
-    out.error = describeError(ec);
-    co_return out;
-  }
-  if (url.tls()) {
-    if (!tls) {
-      out.error = "https URL but no TLS context";
-      co_return out;
-    }
-    beast::ssl_stream<beast::tcp_stream> stream(ex, *tls);
-    auto& lowest = beast::get_lowest_layer(stream);
-    lowest.expires_after(req.timeout);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str())) {
-      out.error = "cannot set SNI";
-      co_return out;
-    }
-    co_await lowest.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
-    if (!ec)
-      co_await stream.async_handshake(net::ssl::stream_base::client,
-                                      net::redirect_error(net::use_awaitable, ec));
-    if (!ec) co_await exchange(stream, lowest, url, target, req, out, ec);
-    if (!ec) {
-      // A polite TLS shutdown costs a round trip; etcd does not need it, so just close.
-      lowest.close();
-    }
-  } else {
-    beast::tcp_stream stream(ex);
-    stream.expires_after(req.timeout);
-    co_await stream.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
-    if (!ec) co_await exchange(stream, stream, url, target, req, out, ec);
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  }
-  if (ec) {
-    out.ok = false;
-    out.error = describeError(ec);
-  }
-  out.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-  co_return out;
+  // One request on a session of its own, closed when it goes out of scope.
+  HttpSession session(url, std::move(tls));
+  co_return co_await session.fetch(target, std::move(req));
 }
 
 HttpResult httpFetchSync(const std::string& url_text, HttpRequest req,
