@@ -4,12 +4,16 @@
 #   --etcd35  also fetch etcd 3.5 (Debian 13's etcd-server/etcd-client .debs, Go binaries that run
 #             on Debian 12) into $QW_CACHE_DIR/etcd-3.5 (default ~/.cache/quorumwatch) without
 #             touching the system's apt state; a second run with the cache present needs no network.
+#   --promtool  also fetch Debian 12's prometheus .deb into $QW_CACHE_DIR/prometheus and unpack it
+#             (tests run its promtool on /metrics); nothing is installed, no daemon starts.
 set -euo pipefail
 want_etcd35=0
 want_bench=0
+want_promtool=0
 for a in "$@"; do
   case "$a" in
     --etcd35) want_etcd35=1 ;;
+    --promtool) want_promtool=1 ;;
     --bench) want_bench=1 ;;
     *) echo "deps.sh: unknown argument $a" >&2; exit 2 ;;
   esac
@@ -54,31 +58,51 @@ else
   echo "deps.sh: all ${#PKGS[@]} packages present"
 fi
 
+# Downloads Debian packages with a private apt state (the system's is never touched) and unpacks
+# them into DIR/root:  unpack_debs DIR "SOURCES LINE" PACKAGE...
+unpack_debs() {
+  local d=$1 line=$2
+  shift 2
+  local uri
+  uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=http://deb.debian.org/debian
+  rm -rf "$d.tmp"
+  mkdir -p "$d.tmp/lists/partial" "$d.tmp/cache/archives/partial"
+  echo "${line/URI/$uri}" >"$d.tmp/sources.list"
+  local o=(-o "Dir::Etc::sourcelist=$d.tmp/sources.list" -o Dir::Etc::sourceparts=/dev/null
+           -o "Dir::State::Lists=$d.tmp/lists" -o "Dir::Cache=$d.tmp/cache")
+  [ "$(id -u)" -eq 0 ] && o+=(-o APT::Sandbox::User=root)
+  apt-get "${o[@]}" update -qq
+  (cd "$d.tmp" && apt-get "${o[@]}" download "$@" >/dev/null)
+  for f in "$d.tmp"/*.deb; do dpkg-deb -x "$f" "$d.tmp/root"; done
+  rm -rf "$d.tmp/lists" "$d.tmp/cache" "$d.tmp"/*.deb "$d"
+  mv "$d.tmp" "$d"
+}
+
+cache=${QW_CACHE_DIR:-$HOME/.cache/quorumwatch}
 if [ "$want_etcd35" = 1 ]; then
-  cache=${QW_CACHE_DIR:-$HOME/.cache/quorumwatch}
   d=$cache/etcd-3.5
   if [ -x "$d/root/usr/bin/etcd" ]; then
     echo "deps.sh: etcd $("$d/root/usr/bin/etcd" --version | awk '/etcd Version/{print $3}') cached in $d"
   else
     echo "deps.sh: fetching etcd 3.5 from Debian trixie into $d"
-    uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    [ -n "$uri" ] || uri=http://deb.debian.org/debian
-    rm -rf "$d.tmp"
-    mkdir -p "$d.tmp/lists/partial" "$d.tmp/cache/archives/partial"
     # trusted=yes: trixie's key is not in bookworm's keyring; nothing is installed system-wide.
-    echo "deb [trusted=yes] $uri trixie main" >"$d.tmp/sources.list"
-    o=(-o "Dir::Etc::sourcelist=$d.tmp/sources.list" -o Dir::Etc::sourceparts=/dev/null
-       -o "Dir::State::Lists=$d.tmp/lists" -o "Dir::Cache=$d.tmp/cache")
-    [ "$(id -u)" -eq 0 ] && o+=(-o APT::Sandbox::User=root)
-    apt-get "${o[@]}" update -qq
-    (cd "$d.tmp" && apt-get "${o[@]}" download etcd-server etcd-client >/dev/null)
-    for f in "$d.tmp"/*.deb; do dpkg-deb -x "$f" "$d.tmp/root"; done
-    rm -rf "$d.tmp/lists" "$d.tmp/cache" "$d"
-    mv "$d.tmp" "$d"
+    unpack_debs "$d" "deb [trusted=yes] URI trixie main" etcd-server etcd-client
     ver=$("$d/root/usr/bin/etcd" --version | awk '/etcd Version/{print $3}')
     case "$ver" in
       3.5.*) echo "deps.sh: etcd $ver ready in $d/root/usr/bin" ;;
       *) echo "deps.sh: expected etcd 3.5.x, got '$ver'" >&2; exit 1 ;;
     esac
+  fi
+fi
+
+if [ "$want_promtool" = 1 ]; then
+  d=$cache/prometheus
+  if [ -x "$d/root/usr/bin/promtool" ]; then
+    echo "deps.sh: promtool cached in $d"
+  else
+    echo "deps.sh: fetching Debian's prometheus package for promtool into $d"
+    unpack_debs "$d" "deb URI bookworm main" prometheus
+    "$d/root/usr/bin/promtool" --version 2>&1 | head -1 | sed 's/^/deps.sh: /'
   fi
 fi

@@ -8,7 +8,7 @@
 #   QW_CROSS    0 skips the arm64/armhf unit tests under qemu (scripts/cross.sh) run after ctest
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/deps.sh --etcd35
+./scripts/deps.sh --etcd35 --promtool
 
 BUILD_DIR=${BUILD_DIR:-build-test}
 jobs=$(nproc)

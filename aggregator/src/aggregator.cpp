@@ -31,7 +31,8 @@ std::shared_ptr<net::ssl::context> makeServerTls(const std::string& cert, const 
   if (ec) throw std::runtime_error("cannot load --tls-key '" + key + "': " + ec.message());
   if (!client_ca.empty()) {
     ctx->load_verify_file(client_ca, ec);
-    if (ec) throw std::runtime_error("cannot load --client-ca '" + client_ca + "': " + ec.message());
+    if (ec)
+      throw std::runtime_error("cannot load --client-ca '" + client_ca + "': " + ec.message());
     ctx->set_verify_mode(net::ssl::verify_peer | net::ssl::verify_fail_if_no_peer_cert);
   }
   return ctx;
@@ -52,7 +53,8 @@ void registerOptions(Options& o, AggregatorConfig* c) {
               "Require client certificates signed by this CA from every connection (needs "
               "--tls-cert).",
               &c->client_ca);
-  o.addString("cluster-name", "Name of the etcd cluster this aggregator watches.", &c->cluster_name);
+  o.addString("cluster-name", "Name of the etcd cluster this aggregator watches.",
+              &c->cluster_name);
   o.addString("durability",
               "normal: WAL with synchronous=NORMAL (a power cut may lose the last commits, which "
               "agents resend); full: fsync every commit.",
@@ -62,9 +64,20 @@ void registerOptions(Options& o, AggregatorConfig* c) {
   o.addInt("max-apply-lag", "Applied-index distance to the leader a healthy member may have.",
            &c->max_apply_lag, 1, int64_t{1} << 40);
   o.addInt("max-agents", "Most agents connected at once.", &c->max_agents, 1, 100000);
-  o.addInt("max-frame-bytes", "Largest WebSocket frame accepted from an agent.", &c->max_frame_bytes,
-           4096, 64 << 20);
+  o.addInt("max-frame-bytes", "Largest WebSocket frame accepted from an agent.",
+           &c->max_frame_bytes, 4096, 64 << 20);
   o.addString("log-level", "trace, debug, info, warn or error.", &c->log_level);
+  o.addDuration("retention-raw", "Keep raw points and histogram deltas this long.",
+                &c->retention_raw, 1min, std::chrono::hours(24 * 3650));
+  o.addDuration("retention-rollups", "Keep per-minute rollups and events this long.",
+                &c->retention_rollups, 1min, std::chrono::hours(24 * 3650));
+  o.addDuration("retention-samples",
+                "Keep the samples exactly as agents sent them (for forensics) this long.",
+                &c->retention_samples, 1min, std::chrono::hours(24 * 3650));
+  o.addInt("db-max-bytes",
+           "Cap on the database size (0: none). When reached, commits fail and agents keep their "
+           "spool until retention frees pages.",
+           &c->db_max_bytes, 0, int64_t{1} << 50);
 }
 
 std::string validate(const AggregatorConfig& c) {
@@ -77,8 +90,13 @@ std::string validate(const AggregatorConfig& c) {
   if (c.durability != "normal" && c.durability != "full")
     return "--durability must be normal or full";
   if (c.db.empty()) return "--db must name a file";
+  if (c.retention_rollups < c.retention_raw)
+    return "--retention-rollups must be at least --retention-raw";
+  if (c.db_max_bytes != 0 && c.db_max_bytes < (1 << 20))
+    return "--db-max-bytes must be 0 or >= 1 MiB";
   if (c.tls_cert.empty() != c.tls_key.empty()) return "--tls-cert and --tls-key go together";
-  if (!c.client_ca.empty() && c.tls_cert.empty()) return "--client-ca needs --tls-cert and --tls-key";
+  if (!c.client_ca.empty() && c.tls_cert.empty())
+    return "--client-ca needs --tls-cert and --tls-key";
   return "";
 }
 
@@ -112,7 +130,14 @@ int runAggregator(const AggregatorConfig& c) {
 
   std::unique_ptr<Store> store;
   try {
-    store = std::make_unique<Store>(Store::Options{c.db, c.durability == "full" ? "FULL" : "NORMAL"});
+    Store::Options so;
+    so.path = c.db;
+    so.synchronous = c.durability == "full" ? "FULL" : "NORMAL";
+    so.raw_retention_ms = c.retention_raw.count();
+    so.rollup_retention_ms = c.retention_rollups.count();
+    so.sample_retention_ms = c.retention_samples.count();
+    so.max_db_bytes = c.db_max_bytes;
+    store = std::make_unique<Store>(so);
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 1;
@@ -133,10 +158,10 @@ int runAggregator(const AggregatorConfig& c) {
     return 1;
   }
   std::string shown = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
-                                               : bound.address().to_string();
-  log->info("listening on {}:{}{}", shown, bound.port(),
-            scfg.tls ? (c.client_ca.empty() ? " (TLS)" : " (TLS, client certificates required)")
-                     : "");
+                                              : bound.address().to_string();
+  log->info(
+      "listening on {}:{}{}", shown, bound.port(),
+      scfg.tls ? (c.client_ca.empty() ? " (TLS)" : " (TLS, client certificates required)") : "");
 
   // systemd (Type=notify): ready once the store is open and the listener bound; the watchdog
   // pings come from this event loop, so a stuck loop gets the service restarted.

@@ -238,6 +238,19 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
   w.sample("quorumwatch_tls_handshake_failures_total", {}, static_cast<double>(self.tls_failures));
   w.family("quorumwatch_connected_agents", "gauge", "Agent sessions open now.");
   w.sample("quorumwatch_connected_agents", {}, static_cast<double>(self.connected_agents));
+  w.family("quorumwatch_ingest_points_total", "counter",
+           "Series points (gauge values and histogram deltas) committed.");
+  w.sample("quorumwatch_ingest_points_total", {}, static_cast<double>(self.points_stored));
+  w.family("quorumwatch_db_full_errors_total", "counter",
+           "Commits refused because the database or its disk is full (agents keep their spool).");
+  w.sample("quorumwatch_db_full_errors_total", {}, static_cast<double>(self.db_full_errors));
+  w.family("quorumwatch_events_total", "counter", "Events stored.");
+  w.sample("quorumwatch_events_total", {}, static_cast<double>(self.events_stored));
+  w.family("quorumwatch_retention_pruned_rows_total", "counter",
+           "Rows removed by retention (raw points, rollups, samples, batches, events).");
+  w.sample("quorumwatch_retention_pruned_rows_total", {}, static_cast<double>(self.rows_pruned));
+  w.family("quorumwatch_db_size_bytes", "gauge", "Size of the SQLite database file.");
+  w.sample("quorumwatch_db_size_bytes", {}, static_cast<double>(self.db_size_bytes));
   return w.str();
 }
 

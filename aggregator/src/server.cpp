@@ -1,5 +1,7 @@
 #include "qw/aggregator/server.h"
 
+#include <cmath>
+#include <cstdio>
 #include <deque>
 
 #include <boost/asio/co_spawn.hpp>
@@ -15,12 +17,14 @@
 
 #include "api.pb.h"
 #include "qw/aggregator/json.h"
-#include "qw/aggregator/page.h"
 #include "qw/aggregator/node_view.h"
+#include "qw/aggregator/page.h"
 #include "qw/aggregator/quantile.h"
+#include "qw/aggregator/series.h"
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
 #include "qw/log.h"
+#include "qw/options.h"
 #include "qw/token.h"
 #include "qw/version.h"
 
@@ -52,6 +56,68 @@ Response jsonResponse(const Request& req, http::status st, std::string body) {
 Response errorResponse(const Request& req, http::status st, const std::string& error,
                        const std::string& detail) {
   return jsonResponse(req, st, errorJson(error, detail));
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Query parameters of a target, percent-decoded ('+' stays '+': RFC 3339 offsets use it).
+std::map<std::string, std::string> queryParams(const std::string& target) {
+  std::map<std::string, std::string> out;
+  auto q = target.find('?');
+  if (q == std::string::npos) return out;
+  auto decode = [](std::string_view v) {
+    std::string r;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '%' && i + 2 < v.size() && hexValue(v[i + 1]) >= 0 && hexValue(v[i + 2]) >= 0) {
+        r += static_cast<char>(hexValue(v[i + 1]) * 16 + hexValue(v[i + 2]));
+        i += 2;
+      } else {
+        r += v[i];
+      }
+    }
+    return r;
+  };
+  std::string_view rest(target);
+  rest.remove_prefix(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    auto part = rest.substr(0, amp);
+    auto eq = part.find('=');
+    if (!part.empty())
+      out[decode(part.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : decode(part.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+void jsonString(std::string* out, const std::string& v) {
+  *out += '"';
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      *out += buf;
+    } else {
+      *out += static_cast<char>(c);
+    }
+  }
+  *out += '"';
+}
+
+void jsonNumber(std::string* out, double v) {
+  char buf[32];
+  auto n = std::snprintf(buf, sizeof buf, "%.15g", std::isfinite(v) ? v : 0.0);
+  out->append(buf, static_cast<size_t>(n));
 }
 
 bool authorized(const Request& req, const std::string& token) {
@@ -166,7 +232,8 @@ class AgentConnImpl final : public Server::AgentConn {
     if (!writing_) {
       writing_ = true;
       auto self = std::static_pointer_cast<AgentConnImpl>(shared_from_this());
-      net::co_spawn(ws_.get_executor(), [self] { return self->writeLoop(); }, net::detached);
+      net::co_spawn(
+          ws_.get_executor(), [self] { return self->writeLoop(); }, net::detached);
     }
   }
 
@@ -230,6 +297,7 @@ tcp::endpoint Server::listen(const tcp::endpoint& ep) {
   acceptor_->bind(ep);
   acceptor_->listen(net::socket_base::max_listen_connections);
   net::co_spawn(ioc_, acceptLoop(), net::detached);
+  schedulePrune(2s);
   return acceptor_->local_endpoint();
 }
 
@@ -239,6 +307,7 @@ void Server::shutdown() {
     beast::error_code ignored;
     acceptor_->close(ignored);
   }
+  if (prune_timer_) prune_timer_->cancel();
   flush();
   for (auto& [id, w] : by_instance_)
     if (auto c = w.lock()) c->close();
@@ -248,7 +317,8 @@ net::awaitable<void> Server::acceptLoop() {
   auto log = qw::logger("http");
   while (!stopping_) {
     boost::system::error_code ec;
-    tcp::socket sock = co_await acceptor_->async_accept(net::redirect_error(net::use_awaitable, ec));
+    tcp::socket sock =
+        co_await acceptor_->async_accept(net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       if (ec == net::error::operation_aborted || stopping_) break;
       log->warn("accept: {}", ec.message());  // e.g. EMFILE: keep serving what we have
@@ -277,8 +347,7 @@ struct HttpHandler {
     }
     if (path == "/metrics") {
       auto v = computeClusterView(s.hub_, s.cfg_.view, s.clock_.wallMs(), s.clock_.steadyMs());
-      SelfStats self = s.counters_;
-      self.connected_agents = s.agents_;
+      SelfStats self = s.stats();
       Response res{http::status::ok, req.version()};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.keep_alive(req.keep_alive());
@@ -291,11 +360,32 @@ struct HttpHandler {
       for (const auto& [name, n] : s.hub_.nodes()) *list.add_nodes() = nodeView(n);
       return jsonResponse(req, http::status::ok, toJson(list));
     }
+    if (path == "/api/v1/metrics") {
+      qw::api::MetricList list;
+      for (const auto& d : metricCatalog()) {
+        auto* m = list.add_metrics();
+        m->set_name(d.name);
+        m->set_kind(kindName(d.kind));
+        m->set_unit(d.unit);
+        m->set_help(d.help);
+        m->set_default_agg(defaultAgg(d.kind));
+      }
+      return jsonResponse(req, http::status::ok, toJson(list));
+    }
+    if (path == "/api/v1/events") return events(req, target);
     const std::string prefix = "/api/v1/nodes/";
+    const std::string series_suffix = "/series";
+    if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size() + series_suffix.size() &&
+        path.compare(path.size() - series_suffix.size(), series_suffix.size(), series_suffix) ==
+            0 &&
+        path.find('/', prefix.size()) == path.size() - series_suffix.size())
+      return series(req, target,
+                    path.substr(prefix.size(), path.size() - prefix.size() - series_suffix.size()));
     if (path.rfind(prefix, 0) == 0 && path.find('/', prefix.size()) == std::string::npos) {
       std::string name = path.substr(prefix.size());
       const auto* n = s.hub_.findNode(name);
-      if (!n) return errorResponse(req, http::status::not_found, "not_found", "no node '" + name + "'");
+      if (!n)
+        return errorResponse(req, http::status::not_found, "not_found", "no node '" + name + "'");
       return jsonResponse(req, http::status::ok, toJson(nodeView(*n)));
     }
     if (path == "/" || path == "/index.html") {
@@ -307,6 +397,136 @@ struct HttpHandler {
       return res;
     }
     return errorResponse(req, http::status::not_found, "not_found", "no such path: " + path);
+  }
+
+  Response bad(const Request& req, const std::string& detail) {
+    return errorResponse(req, http::status::bad_request, "bad_request", detail);
+  }
+
+  // from/to/since: unix seconds or RFC 3339.
+  static bool timeParam(const std::map<std::string, std::string>& q, const char* key, int64_t def,
+                        int64_t* out, std::string* err) {
+    auto it = q.find(key);
+    if (it == q.end() || it->second.empty()) {
+      *out = def;
+      return true;
+    }
+    auto t = parseTimeArg(it->second);
+    if (!t) {
+      *err = std::string(key) + " must be unix seconds or RFC 3339, got '" + it->second + "'";
+      return false;
+    }
+    *out = *t;
+    return true;
+  }
+
+  Response series(const Request& req, const std::string& target, const std::string& node) {
+    auto q = queryParams(target);
+    if (!s.hub_.findNode(node))
+      return errorResponse(req, http::status::not_found, "not_found", "no node '" + node + "'");
+    auto mit = q.find("metric");
+    if (mit == q.end() || mit->second.empty())
+      return bad(req, "metric is required (GET /api/v1/metrics lists them)");
+    std::string fixed_agg;
+    int metric = findMetric(mit->second, &fixed_agg);
+    if (metric < 0)
+      return errorResponse(req, http::status::not_found, "not_found",
+                           "no metric '" + mit->second + "' (GET /api/v1/metrics lists them)");
+    const auto& def = metricCatalog()[static_cast<size_t>(metric)];
+    int64_t now = s.clock_.wallMs();
+    std::string err;
+    int64_t to = 0, from = 0;
+    if (!timeParam(q, "to", now, &to, &err)) return bad(req, err);
+    if (!timeParam(q, "from", to - 3600'000, &from, &err)) return bad(req, err);
+    if (from > to) return bad(req, "from is after to");
+    int64_t step = 0;
+    if (auto it = q.find("step"); it != q.end() && !it->second.empty()) {
+      char* end = nullptr;
+      double secs = std::strtod(it->second.c_str(), &end);
+      if (end && *end == '\0' && std::isfinite(secs)) {
+        step = static_cast<int64_t>(std::llround(secs * 1000));
+      } else if (auto d = parseDuration(it->second)) {
+        step = d->count();
+      } else {
+        return bad(req,
+                   "step must be seconds or a duration like 10s, 1m, 1h; got '" + it->second + "'");
+      }
+      if (step < 1000) return bad(req, "step must be at least 1s");
+    } else {
+      // About 500 points; whole minutes (the rollups) once a step reaches a minute.
+      step = std::max<int64_t>(1000, ((to - from) / 500 + 999) / 1000 * 1000);
+      if (step >= 60'000) step = (step + 59'999) / 60'000 * 60'000;
+    }
+    int64_t buckets = (to - from) / step + 1;
+    if (static_cast<size_t>(buckets) > s.cfg_.max_series_points)
+      return bad(req, "from..to at step " + std::to_string(step / 1000) + "s is " +
+                          std::to_string(buckets) + " points; at most " +
+                          std::to_string(s.cfg_.max_series_points) + ": raise step");
+    std::string agg = fixed_agg;
+    if (auto it = q.find("agg"); it != q.end() && !it->second.empty()) {
+      if (!fixed_agg.empty() && it->second != fixed_agg)
+        return bad(req, mit->second + " is always " + fixed_agg);
+      agg = it->second;
+    }
+    if (agg.empty()) agg = defaultAgg(def.kind);
+    std::vector<Store::SeriesPoint> pts;
+    if (auto e = s.store_.querySeries(node, metric, from, to, step, agg, &pts)) return bad(req, *e);
+    std::string body;
+    body.reserve(64 + pts.size() * 40);
+    body += "{\"node\":";
+    jsonString(&body, node);
+    body += ",\"metric\":";
+    jsonString(&body, mit->second);
+    body += ",\"agg\":";
+    jsonString(&body, agg);
+    body += ",\"step_seconds\":";
+    jsonNumber(&body, static_cast<double>(step) / 1000.0);
+    body += ",\"from\":";
+    jsonNumber(&body, static_cast<double>(from) / 1000.0);
+    body += ",\"to\":";
+    jsonNumber(&body, static_cast<double>(to) / 1000.0);
+    body += ",\"points\":[";
+    for (size_t i = 0; i < pts.size(); ++i) {
+      if (i) body += ',';
+      body += "{\"ts\":";
+      jsonNumber(&body, static_cast<double>(pts[i].ts_ms) / 1000.0);
+      body += ",\"value\":";
+      jsonNumber(&body, pts[i].value);
+      body += '}';
+    }
+    body += "]}";
+    return jsonResponse(req, http::status::ok, std::move(body));
+  }
+
+  Response events(const Request& req, const std::string& target) {
+    auto q = queryParams(target);
+    int64_t since = 0;
+    std::string err;
+    if (!timeParam(q, "since", s.clock_.wallMs() - 86400'000, &since, &err)) return bad(req, err);
+    int limit = 1000;
+    if (auto it = q.find("limit"); it != q.end() && !it->second.empty()) {
+      char* end = nullptr;
+      long v = std::strtol(it->second.c_str(), &end, 10);
+      if (!end || *end != '\0' || v < 1 || v > 10000)
+        return bad(req, "limit must be an integer from 1 to 10000");
+      limit = static_cast<int>(v);
+    }
+    std::string kind = q.count("kind") ? q["kind"] : "";
+    std::string node = q.count("node") ? q["node"] : "";
+    if (!node.empty() && !s.hub_.findNode(node))
+      return errorResponse(req, http::status::not_found, "not_found", "no node '" + node + "'");
+    qw::api::EventList list;
+    for (const auto& se : s.store_.events(since, kind, node, limit)) {
+      auto* e = list.add_events();
+      e->set_id(static_cast<double>(se.id));
+      e->set_ts(static_cast<double>(se.e.ts_ms) / 1000.0);
+      e->set_at(rfc3339(se.e.ts_ms));
+      e->set_kind(se.e.kind);
+      e->set_node(se.e.node);
+      e->set_severity(se.e.severity);
+      e->set_message(se.e.message);
+    }
+    return jsonResponse(req, http::status::ok, toJson(list));
   }
 
   qw::api::NodeView nodeView(const NodeState& n) {
@@ -400,9 +620,9 @@ net::awaitable<void> Server::serve(Stream stream, std::string remote) {
         refuse = errorResponse(req, http::status::unauthorized, "unauthorized",
                                "no token configured and not listening on loopback");
       } else if (agents_ >= cfg_.max_agents) {
-        refuse = errorResponse(req, http::status::service_unavailable, "too_many_agents",
-                               "the aggregator serves at most " +
-                                   std::to_string(cfg_.max_agents) + " agents");
+        refuse = errorResponse(
+            req, http::status::service_unavailable, "too_many_agents",
+            "the aggregator serves at most " + std::to_string(cfg_.max_agents) + " agents");
       } else {
         refused = false;
       }
@@ -413,8 +633,8 @@ net::awaitable<void> Server::serve(Stream stream, std::string remote) {
       }
       lowest.expires_never();
       ++agents_;
-      auto conn =
-          std::make_shared<AgentConnImpl<websocket::stream<Stream>>>(this, std::move(stream), remote);
+      auto conn = std::make_shared<AgentConnImpl<websocket::stream<Stream>>>(
+          this, std::move(stream), remote);
       co_await conn->run(std::move(req));
       --agents_;
       co_return;
@@ -443,8 +663,10 @@ void Server::onHello(const std::shared_ptr<AgentConn>& c) {
   // Commit what is pending first so the Welcome's resume point covers every received batch.
   flush();
   int64_t now = clock_.wallMs();
-  if (auto err = store_.recordAgent(h.instance_id(), h.node_name(), h.cluster_name(),
-                                    h.agent_version(), h.boot_id(), h.failure_domain(), now)) {
+  std::string previous_boot;
+  if (auto err =
+          store_.recordAgent(h.instance_id(), h.node_name(), h.cluster_name(), h.agent_version(),
+                             h.boot_id(), h.failure_domain(), now, &previous_boot)) {
     ++counters_.commit_errors;
     log->error("agent {}: cannot record agent: {}", h.node_name(), *err);
     c->fail("store", "aggregator cannot write its database");
@@ -475,6 +697,16 @@ void Server::onHello(const std::shared_ptr<AgentConn>& c) {
   c->send(m);
   log->info("agent {} connected (instance {}, version {}, resume after seq {})", h.node_name(),
             h.instance_id(), h.agent_version(), last.value_or(0));
+  std::vector<Event> ev;
+  if (!previous_boot.empty() && !h.boot_id().empty() && previous_boot != h.boot_id())
+    ev.push_back(
+        {now, "NODE_REBOOT", h.node_name(), "WARNING",
+         h.node_name() + " rebooted (boot id " + h.boot_id() + ", was " + previous_boot + ")"});
+  ev.push_back({now, "AGENT_CONNECTED", h.node_name(), "INFO",
+                "agent " + h.agent_version() + " on " + h.node_name() + " connected (instance " +
+                    h.instance_id() + ", resumes after batch " + std::to_string(last.value_or(0)) +
+                    ")"});
+  record(ev);
 }
 
 void Server::onClose(AgentConn* c) {
@@ -485,7 +717,43 @@ void Server::onClose(AgentConn* c) {
     auto& n = hub_.node(c->hello().node_name());
     if (n.instance_id == c->instance()) n.connected = false;
     qw::logger("ingest")->info("agent {} disconnected", c->name());
+    if (!stopping_)
+      record({{clock_.wallMs(), "AGENT_DISCONNECTED", c->hello().node_name(), "WARNING",
+               "agent on " + c->hello().node_name() +
+                   " disconnected: its samples wait in its spool until it is back"}});
   }
+}
+
+void Server::record(const std::vector<Event>& events) {
+  if (auto err = store_.addEvents(events)) {
+    ++counters_.commit_errors;
+    if (store_.lastErrorCode() == SQLITE_FULL) ++counters_.db_full_errors;
+    qw::logger("store")->warn("cannot store {} events: {}", events.size(), *err);
+  }
+  counters_.events_stored = store_.eventsStored();
+}
+
+SelfStats Server::stats() {
+  SelfStats self = counters_;
+  self.connected_agents = agents_;
+  self.points_stored = store_.pointsStored();
+  self.events_stored = store_.eventsStored();
+  self.rows_pruned = store_.rowsPruned();
+  self.db_size_bytes = static_cast<uint64_t>(store_.dbSizeBytes());
+  return self;
+}
+
+void Server::schedulePrune(std::chrono::milliseconds after) {
+  if (!cfg_.prune || stopping_) return;
+  if (!prune_timer_) prune_timer_ = std::make_unique<net::steady_timer>(ioc_);
+  prune_timer_->expires_after(after);
+  prune_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    auto r = store_.pruneStep(clock_.wallMs());
+    if (r.deleted > 0) qw::logger("store")->debug("retention removed {} rows", r.deleted);
+    // Busy while there is work, a short pause between series, a minute after a quiet round.
+    schedulePrune(r.deleted > 0 ? 20ms : r.wrapped ? 60s : 5ms);
+  });
 }
 
 void Server::enqueue(Pending p) {
@@ -505,16 +773,24 @@ void Server::flush() {
   std::vector<Store::Item> items;
   items.reserve(batch.size());
   for (auto& p : batch) items.push_back({p.instance_id, p.node, &p.batch, p.recv_wall_ms, false});
-  if (auto err = store_.commit(items)) {
+  if (auto err = store_.commit(items, &deriver_)) {
     ++counters_.commit_errors;
-    qw::logger("store")->error("commit of {} batches failed: {}; closing their sessions so the "
-                               "agents resend",
-                               items.size(), *err);
+    bool full = store_.lastErrorCode() == SQLITE_FULL;
+    if (full) ++counters_.db_full_errors;
+    qw::logger("store")->error(
+        "commit of {} batches failed: {}{}; closing their sessions so the "
+        "agents keep them in their spool and resend",
+        items.size(), *err,
+        full ? " (the database or its disk is full: free space, lower the "
+               "retention or raise --db-max-bytes; reads keep working)"
+             : "");
     for (auto& p : batch)
       if (auto c = p.conn.lock()) c->close();
     return;
   }
   ++counters_.transactions;
+  counters_.points_stored = store_.pointsStored();
+  counters_.events_stored = store_.eventsStored();
   int64_t steady = clock_.steadyMs();
   bool members_changed = false;
   for (size_t i = 0; i < batch.size(); ++i) {

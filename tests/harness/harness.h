@@ -124,6 +124,7 @@ class Aggregator {
   std::string streamUrl() const;
   std::string dbPath() const { return dir_ + "/aggregator.db"; }
   Process& process() { return *proc_; }
+  void setExtra(std::vector<std::string> extra) { extra_ = std::move(extra); }  // next start
 
  private:
   std::string dir_;

@@ -5,9 +5,9 @@
 #include <sys/wait.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <catch2/catch.hpp>
@@ -94,7 +94,8 @@ int envInt(const char* name, int def) {
 TEST_CASE("kill -9 of the aggregator at random moments loses and duplicates no batch",
           "[streaming]") {
   const int kills = envInt("QW_KILLS", 20);
-  const unsigned seed = static_cast<unsigned>(envInt("QW_SEED", static_cast<int>(std::random_device{}())));
+  const unsigned seed =
+      static_cast<unsigned>(envInt("QW_SEED", static_cast<int>(std::random_device{}())));
   INFO("QW_SEED=" << seed << " QW_KILLS=" << kills);
   std::mt19937 rng(seed);
   ClusterStack s("qw-kill", 3, {}, {"--fast-interval", "100ms", "--drain-timeout", "15s"});
@@ -132,35 +133,37 @@ TEST_CASE("kill -9 of the aggregator at random moments loses and duplicates no b
     lost += p.batches - std::min(p.batches, st.distinct);
     duplicated += st.samples - std::min(st.samples, st.distinct_samples);
   }
-  std::printf("streaming: %d kills survived, %llu batches produced, %llu stored, %llu lost, "
-              "%llu duplicated (seed %u)\n",
-              kills + 1, static_cast<unsigned long long>(produced),
-              static_cast<unsigned long long>(stored), static_cast<unsigned long long>(lost),
-              static_cast<unsigned long long>(duplicated), seed);
+  std::printf(
+      "streaming: %d kills survived, %llu batches produced, %llu stored, %llu lost, "
+      "%llu duplicated (seed %u)\n",
+      kills + 1, static_cast<unsigned long long>(produced), static_cast<unsigned long long>(stored),
+      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(duplicated), seed);
   CHECK(produced > 0);
   CHECK(lost == 0);
   CHECK(duplicated == 0);
 }
 
 TEST_CASE("a full spool drops the oldest batches and the API shows the count", "[streaming]") {
-  ClusterStack s("qw-overflow", 1, {},
-                 {"--fast-interval", "100ms", "--spool-max-bytes", "4096", "--drain-timeout", "15s"});
-  REQUIRE(waitFor([&] {
-    return num(getJson(s.port, "/api/v1/nodes/node-1"), "last_seq") >= 3;
-  }, 20s));
+  ClusterStack s(
+      "qw-overflow", 1, {},
+      {"--fast-interval", "100ms", "--spool-max-bytes", "4096", "--drain-timeout", "15s"});
+  REQUIRE(
+      waitFor([&] { return num(getJson(s.port, "/api/v1/nodes/node-1"), "last_seq") >= 3; }, 20s));
   s.agg.kill9();
   std::this_thread::sleep_for(5s);  // ~50 batches of ~200 bytes into a 4 KiB spool
   s.agg.start();
   json node;
-  REQUIRE(waitFor([&] {
-    auto n = getJson(s.port, "/api/v1/nodes/node-1");
-    if (n) node = *n;
-    return num(n, "dropped_batches") > 0 && (*n)["connected"] == true;
-  }, 20s));
+  REQUIRE(waitFor(
+      [&] {
+        auto n = getJson(s.port, "/api/v1/nodes/node-1");
+        if (n) node = *n;
+        return num(n, "dropped_batches") > 0 && (*n)["connected"] == true;
+      },
+      20s));
   // Batches made after the backlog drained carry the final drop count.
   double seq = num(node, "last_seq");
-  REQUIRE(waitFor([&] { return num(getJson(s.port, "/api/v1/nodes/node-1"), "last_seq") >= seq + 5; },
-                  20s));
+  REQUIRE(waitFor(
+      [&] { return num(getJson(s.port, "/api/v1/nodes/node-1"), "last_seq") >= seq + 5; }, 20s));
   auto p = stopAndReport(*s.agents[0]);
   INFO("node: " << node.dump() << " agent log: " << s.agents[0]->process().log().substr(0, 3000));
   CHECK(p.unacked == 0);
@@ -172,8 +175,59 @@ TEST_CASE("a full spool drops the oldest batches and the API shows the count", "
   REQUIRE(after);
   CHECK(num(after, "dropped_batches") == static_cast<double>(p.dropped));
   auto metrics = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(s.port) + "/metrics");
-  CHECK(metrics.body.find("quorumwatch_node_spool_dropped_batches{cluster=\"test\",node=\"node-1\"} " +
-                          std::to_string(p.dropped)) != std::string::npos);
+  CHECK(metrics.body.find(
+            "quorumwatch_node_spool_dropped_batches{cluster=\"test\",node=\"node-1\"} " +
+            std::to_string(p.dropped)) != std::string::npos);
+}
+
+TEST_CASE(
+    "a full database: commits refused and counted, reads answer, agents keep their spool, "
+    "nothing lost once space returns",
+    "[streaming][history]") {
+  ClusterStack s("qw-dbfull", 3, {}, {"--fast-interval", "100ms", "--drain-timeout", "20s"});
+  REQUIRE(s.waitView(healthyWithTolerance1, 30s));
+  s.agg.stop();
+  s.agg.setExtra({"--db-max-bytes", "1048576"});
+  s.agg.start();
+  auto metric = [&](const std::string& name) {
+    auto body = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(s.port) + "/metrics").body;
+    auto p = body.find("\n" + name + " ");
+    return p == std::string::npos ? -1.0 : std::strtod(body.c_str() + p + name.size() + 2, nullptr);
+  };
+  REQUIRE(waitFor([&] { return metric("quorumwatch_db_full_errors_total") > 0; }, 90s));
+  // Reads keep working on a full database.
+  int status = 0;
+  CHECK(getJson(s.port, "/api/v1/nodes", &status));
+  CHECK(status == 200);
+  auto series =
+      getJson(s.port, "/api/v1/nodes/node-1/series?metric=etcd_reachable&step=1s", &status);
+  CHECK(status == 200);
+  REQUIRE(series);
+  CHECK((*series)["points"].size() > 0);
+  CHECK(getJson(s.port, "/api/v1/events?since=0", &status));
+  CHECK(status == 200);
+  std::string log = s.agg.process().log();
+  CHECK(log.find("full") != std::string::npos);
+  // Space returns: the cap goes; the agents' spooled batches arrive, each exactly once.
+  std::this_thread::sleep_for(2s);
+  s.agg.stop();
+  s.agg.setExtra({});
+  s.agg.start();
+  REQUIRE(s.waitView(healthyWithTolerance1, 30s));
+  uint64_t produced = 0;
+  for (auto& a : s.agents) {
+    auto p = stopAndReport(*a);
+    INFO("agent log: " << a->process().log().substr(0, 3000));
+    REQUIRE_FALSE(p.instance.empty());
+    CHECK(p.unacked == 0);
+    CHECK(p.dropped == 0);
+    auto st = storedFor(s.agg.dbPath(), p.instance);
+    CHECK(st.distinct == p.batches);
+    CHECK(st.batches == p.batches);
+    CHECK(st.samples == st.distinct_samples);
+    produced += p.batches;
+  }
+  CHECK(produced > 0);
 }
 
 namespace {
@@ -207,7 +261,8 @@ struct RawClient {
   beast::error_code ec;
 
   RawClient(int port, const std::string& token) {
-    net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+    net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"),
+                              static_cast<unsigned short>(port));
     beast::get_lowest_layer(ws).expires_after(5s);
     beast::get_lowest_layer(ws).socket().connect(ep, ec);
     if (ec) return;
@@ -250,9 +305,10 @@ struct RawClient {
 
 }  // namespace
 
-TEST_CASE("wrong or missing token is 401 and malformed, text or oversized frames close only that "
-          "session",
-          "[streaming]") {
+TEST_CASE(
+    "wrong or missing token is 401 and malformed, text or oversized frames close only that "
+    "session",
+    "[streaming]") {
   TempDir tmp("qw-badinput");
   std::string token_file = tmp.path() + "/token";
   std::ofstream(token_file) << "s3cret-token\n";
@@ -340,9 +396,10 @@ TEST_CASE("the agent refuses a token file others can read", "[streaming]") {
   CHECK(p.log().find("accessible by group or others") != std::string::npos);
 }
 
-TEST_CASE("wss with client certificates: a verified agent streams, one without a certificate is "
-          "refused",
-          "[streaming][tls]") {
+TEST_CASE(
+    "wss with client certificates: a verified agent streams, one without a certificate is "
+    "refused",
+    "[streaming][tls]") {
   TempDir tmp("qw-wss");
   auto certs = makeTestCertificates(tmp.path());
   EtcdCluster etcd(1, tmp.path());
@@ -449,10 +506,12 @@ TEST_CASE("a session cut at every byte leaves the aggregator up and stores only 
   net::io_context ioc;
   auto whole = open(ioc, request.size());
   net::write(whole, net::buffer(frames));
-  CHECK(waitFor([&] {
-    auto n = getJson(port, "/api/v1/nodes/cut");
-    return n && n->contains("last_seq") && (*n)["last_seq"] == 1;
-  }, 10s));
+  CHECK(waitFor(
+      [&] {
+        auto n = getJson(port, "/api/v1/nodes/cut");
+        return n && n->contains("last_seq") && (*n)["last_seq"] == 1;
+      },
+      10s));
   auto st = storedFor(agg.dbPath(), "cut-instance");
   CHECK(st.batches == 1);
   CHECK(st.samples == 1);
@@ -470,16 +529,16 @@ TEST_CASE("an agent killed while the aggregator is down resends its file spool a
               {"--fast-interval", "100ms", "--spool-file", tmp.path() + "/agent.spool",
                "--drain-timeout", "15s"});
   agent.start();
-  REQUIRE(waitFor([&] { return num(getJson(port, "/api/v1/nodes/spooled"), "last_seq") >= 3; },
-                  20s));
+  REQUIRE(
+      waitFor([&] { return num(getJson(port, "/api/v1/nodes/spooled"), "last_seq") >= 3; }, 20s));
   agg.kill9();
   std::this_thread::sleep_for(2s);  // ~20 batches spooled, unacknowledged
   agent.process().kill(SIGKILL);    // no drain: only the spool file keeps them
   agent.start();
   std::this_thread::sleep_for(1s);
   agg.start();
-  REQUIRE(waitFor([&] { return num(getJson(port, "/api/v1/nodes/spooled"), "last_seq") >= 40; },
-                  20s));
+  REQUIRE(
+      waitFor([&] { return num(getJson(port, "/api/v1/nodes/spooled"), "last_seq") >= 40; }, 20s));
   auto p = stopAndReport(agent);
   INFO("agent log: " << agent.process().log().substr(0, 3000));
   CHECK(p.unacked == 0);
@@ -492,9 +551,10 @@ TEST_CASE("an agent killed while the aggregator is down resends its file spool a
   CHECK(st.samples == p.batches);
 }
 
-TEST_CASE("limits: beyond --max-agents an upgrade gets 503, a second session of an instance "
-          "replaces the first",
-          "[streaming]") {
+TEST_CASE(
+    "limits: beyond --max-agents an upgrade gets 503, a second session of an instance "
+    "replaces the first",
+    "[streaming]") {
   TempDir tmp("qw-limits");
   {
     Aggregator agg(tmp.path(), {"--max-agents", "1"});

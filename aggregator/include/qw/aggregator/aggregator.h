@@ -19,6 +19,10 @@ struct AggregatorConfig {
   int64_t max_agents = 256;
   int64_t max_frame_bytes = 1 << 20;
   std::string log_level = "info";
+  std::chrono::milliseconds retention_raw{7LL * 86400 * 1000};
+  std::chrono::milliseconds retention_rollups{90LL * 86400 * 1000};
+  std::chrono::milliseconds retention_samples{1LL * 86400 * 1000};
+  int64_t db_max_bytes = 0;
 };
 
 void registerOptions(Options& o, AggregatorConfig* c);

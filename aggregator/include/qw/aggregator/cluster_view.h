@@ -11,8 +11,8 @@ namespace qw::aggregator {
 
 struct ViewConfig {
   std::string cluster_name = "default";
-  int64_t stale_after_ms = 5000;      // an agent silent this long has no fresh data
-  uint64_t max_apply_lag = 5000;      // applied-index distance to the leader still "healthy"
+  int64_t stale_after_ms = 5000;  // an agent silent this long has no fresh data
+  uint64_t max_apply_lag = 5000;  // applied-index distance to the leader still "healthy"
   uint32_t horizon_seconds = 86400;
 };
 

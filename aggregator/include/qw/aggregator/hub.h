@@ -20,8 +20,8 @@ struct NodeState {
   std::string etcd_endpoint;  // the client URL the agent samples
   std::string etcd_flavor, etcd_data_dir, etcd_unit;
   bool connected = false;
-  int64_t last_seen_wall_ms = 0;    // receive time of the newest sample
-  int64_t last_seen_steady_ms = -1; // -1: never seen by this process (loaded from the database)
+  int64_t last_seen_wall_ms = 0;     // receive time of the newest sample
+  int64_t last_seen_steady_ms = -1;  // -1: never seen by this process (loaded from the database)
   bool has_sample = false;
   qw::wire::NodeSample latest;
   qw::wire::EtcdMetrics metrics;  // the newest /metrics deltas (interval_ms > 0)

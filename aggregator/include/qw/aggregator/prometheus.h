@@ -19,6 +19,11 @@ struct SelfStats {
   uint64_t transactions = 0;
   uint64_t connected_agents = 0;
   uint64_t tls_failures = 0;
+  uint64_t points_stored = 0;
+  uint64_t db_full_errors = 0;
+  uint64_t events_stored = 0;
+  uint64_t rows_pruned = 0;
+  uint64_t db_size_bytes = 0;
 };
 
 std::string renderMetrics(const qw::api::ClusterView& view, const Hub& hub, const SelfStats& self);

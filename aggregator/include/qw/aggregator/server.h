@@ -11,8 +11,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "qw/aggregator/cluster_view.h"
+#include "qw/aggregator/events.h"
 #include "qw/aggregator/hub.h"
 #include "qw/aggregator/prometheus.h"
 #include "qw/aggregator/store.h"
@@ -24,11 +26,13 @@ struct ServerConfig {
   // TLS for every connection (agents over wss://, the API over https://); null: plain TCP.
   // With a client CA configured in it, agents must present a certificate it signed.
   std::shared_ptr<boost::asio::ssl::context> tls;
-  std::string token;               // empty: no token (loopback only)
-  bool allow_no_token = true;      // false when listening beyond loopback without a token
+  std::string token;           // empty: no token (loopback only)
+  bool allow_no_token = true;  // false when listening beyond loopback without a token
   size_t max_frame_bytes = 1 << 20;
   size_t max_agents = 256;
   std::chrono::milliseconds idle_timeout{30000};
+  size_t max_series_points = 11000;  // a series answer never holds more points
+  bool prune = true;                 // run retention in small steps from the event loop
   ViewConfig view;
 };
 
@@ -44,6 +48,7 @@ class Server {
   // Stops accepting, closes agent sessions, commits what is pending.
   void shutdown();
   const Counters& counters() const { return counters_; }
+  const Store& store() const { return store_; }
 
   class AgentConn;
 
@@ -64,6 +69,9 @@ class Server {
   void flush();
   void onHello(const std::shared_ptr<AgentConn>& c);
   void onClose(AgentConn* c);
+  void schedulePrune(std::chrono::milliseconds after);
+  void record(const std::vector<Event>& events);
+  SelfStats stats();
 
   template <class Ws>
   friend class AgentConnImpl;
@@ -82,6 +90,8 @@ class Server {
   size_t agents_ = 0;
   Counters counters_;
   bool stopping_ = false;
+  EventDeriver deriver_;
+  std::unique_ptr<boost::asio::steady_timer> prune_timer_;
 };
 
 }  // namespace qw::aggregator
