@@ -125,6 +125,10 @@ Store::Store(const Options& opts) : opts_(opts) {
     throw std::runtime_error("synchronous must be NORMAL or FULL");
   exec(("PRAGMA synchronous=" + opts.synchronous).c_str());
   exec("PRAGMA foreign_keys=ON");
+  // Ingest touches the newest leaf of every series in each transaction; SQLite's default 2 MiB
+  // page cache is smaller than that working set with a few hundred series.
+  exec(("PRAGMA cache_size=-" + std::to_string(std::max<int64_t>(1024, opts.cache_bytes / 1024)))
+           .c_str());
   migrate();
   if (opts.max_db_bytes > 0) {
     int64_t page = 4096;
@@ -165,9 +169,58 @@ Store::Store(const Options& opts) : opts_(opts) {
       prepare("INSERT OR REPLACE INTO hist_rollups(series_id, minute_ms, hist) VALUES(?,?,?)");
   ins_event_ =
       prepare("INSERT INTO events(ts_ms, kind, node, severity, message) VALUES(?,?,?,?,?)");
+  if (opts.background_checkpoint) {
+    exec("PRAGMA wal_autocheckpoint=0");
+    sqlite3_wal_hook(
+        db_,
+        [](void* self, sqlite3*, const char*, int pages) {
+          auto* st = static_cast<Store*>(self);
+          if (pages >= 1000) {  // SQLite's own threshold (4 MiB of 4 KiB pages)
+            std::lock_guard<std::mutex> l(st->ck_mu_);
+            st->ck_wanted_ = true;
+            st->ck_cv_.notify_one();
+          }
+          return SQLITE_OK;
+        },
+        this);
+    checkpointer_ = std::thread([this] { checkpointLoop(); });
+  }
+}
+
+void Store::checkpointLoop() {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(opts_.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return;
+  }
+  sqlite3_busy_timeout(db, 1000);
+  std::unique_lock<std::mutex> l(ck_mu_);
+  while (!ck_stop_) {
+    // Wanted after a commit left 1000+ pages in the WAL; otherwise once a second.
+    ck_cv_.wait_for(l, std::chrono::seconds(1), [this] { return ck_stop_ || ck_wanted_; });
+    if (ck_stop_) break;
+    ck_wanted_ = false;
+    l.unlock();
+    int log = 0, done = 0;
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
+            SQLITE_OK &&
+        done > 0)
+      ++checkpoints_;
+    l.lock();
+  }
+  sqlite3_close(db);
 }
 
 Store::~Store() {
+  if (checkpointer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(ck_mu_);
+      ck_stop_ = true;
+    }
+    ck_cv_.notify_one();
+    checkpointer_.join();
+  }
   for (auto* s :
        {ins_batch_, ins_sample_, upd_cursor_, sel_cursor_, upd_node_, sel_series_, ins_series_,
         ins_point_, ins_hist_, ups_rollup_, sel_hrollup_, put_hrollup_, ins_event_})

@@ -3,10 +3,14 @@
 // group commit (many batches per transaction), idempotent on (agent instance, seq).
 #include <sqlite3.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "qw/aggregator/events.h"
@@ -24,7 +28,11 @@ class Store {
     int64_t raw_retention_ms = 7LL * 86400 * 1000;  // points and histogram deltas
     int64_t rollup_retention_ms = 90LL * 86400 * 1000;  // per-minute rollups and events
     int64_t sample_retention_ms = 1LL * 86400 * 1000;   // samples exactly as received
-    int64_t max_db_bytes = 0;  // 0: no cap; beyond it commits fail with SQLITE_FULL
+    int64_t max_db_bytes = 0;        // 0: no cap; beyond it commits fail with SQLITE_FULL
+    int64_t cache_bytes = 16 << 20;  // SQLite page cache
+    // Checkpoint the WAL from a thread of its own (its fsync never stalls ingest or the API);
+    // false: SQLite's automatic checkpoint inside the committing call.
+    bool background_checkpoint = true;
   };
   struct SeriesPoint {
     int64_t ts_ms;
@@ -77,6 +85,7 @@ class Store {
   // events tables): a few thousand rows at most, so it never stalls ingest.
   PruneResult pruneStep(int64_t now_ms);
   int64_t dbSizeBytes();
+  uint64_t checkpoints() const { return checkpoints_.load(); }
   // Highest stored seq of an agent instance; nullopt when none.
   std::optional<uint64_t> lastSeq(const std::string& instance_id);
 
@@ -100,8 +109,16 @@ class Store {
   bool insertEvent(const Event& e);
   bool one(sqlite3_stmt* s, int64_t* out);
 
+  void checkpointLoop();
+
   Options opts_;
   int last_rc_ = SQLITE_OK;
+  std::thread checkpointer_;
+  std::mutex ck_mu_;
+  std::condition_variable ck_cv_;
+  bool ck_stop_ = false;
+  bool ck_wanted_ = false;
+  std::atomic<uint64_t> checkpoints_{0};
   uint64_t points_stored_ = 0, events_stored_ = 0, rows_pruned_ = 0;
   std::map<std::string, std::vector<int64_t>> series_ids_;  // node -> id by metric (0: none yet)
   std::vector<int64_t> prune_queue_;
