@@ -22,6 +22,7 @@
 #include "qw/agent/etcd_sampler.h"
 #include "qw/agent/host.h"
 #include "qw/agent/spool.h"
+#include "qw/agent/trim.h"
 #include "qw/agent/unit_watch.h"
 #include "qw/agent/uplink.h"
 #include "qw/fs_util.h"
@@ -438,6 +439,23 @@ int runAgent(const AgentConfig& cfg) {
     return "sampling " + cfg.etcd_endpoint + "; " + std::to_string(spool.size()) +
            " batches unacknowledged, " + std::to_string(spool.dropped()) + " dropped";
   });
+  // Shed start-up code and data from the resident set once the steady loop has run a full
+  // /metrics cycle, and again now and then (see trim.h).
+  net::steady_timer trim(ioc);
+  std::function<void(std::chrono::seconds)> trimLater = [&](std::chrono::seconds after) {
+    trim.expires_after(after);
+    trim.async_wait([&](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      auto r = trimCleanFileMappings();
+      log->debug("dropped {} clean file mappings ({} KiB) from the resident set", r.mappings,
+                 r.bytes / 1024);
+      trimLater(std::chrono::seconds(600));
+    });
+  };
+  trimLater(cfg.metrics_interval > std::chrono::seconds(10)
+                ? std::chrono::duration_cast<std::chrono::seconds>(cfg.metrics_interval) +
+                      std::chrono::seconds(5)
+                : std::chrono::seconds(15));
   uplink->start();
   ioc.run();
   // One line tests and operators can rely on (scripts/soak.sh parses it).

@@ -17,7 +17,8 @@ namespace qw::agent {
 
 // ---------------------------------------------------------------- SysFile
 
-SysFile::SysFile(SysFile&& o) noexcept : path_(std::move(o.path_)), fd_(o.fd_), errno_(o.errno_) {
+SysFile::SysFile(SysFile&& o) noexcept
+    : path_(std::move(o.path_)), fd_(o.fd_), errno_(o.errno_), missing_skips_(o.missing_skips_) {
   o.fd_ = -1;
 }
 
@@ -27,6 +28,7 @@ SysFile& SysFile::operator=(SysFile&& o) noexcept {
     path_ = std::move(o.path_);
     fd_ = o.fd_;
     errno_ = o.errno_;
+    missing_skips_ = o.missing_skips_;
     o.fd_ = -1;
   }
   return *this;
@@ -43,9 +45,16 @@ bool SysFile::read(std::string& out) {
     return false;
   }
   if (fd_ < 0) {
+    // A file that does not exist (no Pi firmware, no PSI) is looked for again every 60th read,
+    // not on every cycle: the answer is the same and an open that fails is a syscall per second.
+    if (errno_ == ENOENT && missing_skips_ > 0) {
+      --missing_skips_;
+      return false;
+    }
     fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) {
       errno_ = errno;
+      if (errno_ == ENOENT) missing_skips_ = 59;
       return false;
     }
   }

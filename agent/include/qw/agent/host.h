@@ -37,6 +37,7 @@ class SysFile {
   std::string path_;
   int fd_ = -1;
   int errno_ = 0;
+  int missing_skips_ = 0;  // reads left before a missing file is looked for again
 };
 
 // ---- Pure parsers (unit tested on fixture text) ----
