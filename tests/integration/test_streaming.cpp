@@ -585,3 +585,49 @@ TEST_CASE(
   REQUIRE(n);
   CHECK((*n)["connected"] == true);
 }
+
+TEST_CASE("a node that comes back with another boot id is a NODE_REBOOT event",
+          "[streaming][history]") {
+  TempDir tmp("qw-reboot");
+  Aggregator agg(tmp.path());
+  int port = agg.start();
+  auto session = [&](const std::string& instance, const std::string& boot) {
+    RawClient c(port, "");
+    REQUIRE_FALSE(c.ec);
+    qw::wire::AgentMessage m;
+    auto* h = m.mutable_hello();
+    h->set_node_name("pi-1");
+    h->set_instance_id(instance);
+    h->set_cluster_name("test");
+    h->set_boot_id(boot);
+    c.sendBinary(m.SerializeAsString());
+    auto w = c.read();
+    REQUIRE(w);
+    CHECK(w->has_welcome());
+  };
+  session("instance-a", "boot-a");
+  session("instance-b", "boot-a");  // an agent restart: same boot
+  session("instance-c", "boot-b");  // a reboot
+  json ev;
+  REQUIRE(waitFor(
+      [&] {
+        auto e = getJson(port, "/api/v1/events?since=0&node=pi-1");
+        if (e) ev = *e;
+        int reboots = 0, connects = 0;
+        if (e)
+          for (const auto& x : (*e)["events"]) {
+            reboots += x["kind"] == "NODE_REBOOT";
+            connects += x["kind"] == "AGENT_CONNECTED";
+          }
+        return reboots == 1 && connects == 3;
+      },
+      10s));
+  INFO(ev.dump());
+  bool disconnected = false;
+  for (const auto& x : ev["events"]) {
+    if (x["kind"] == "NODE_REBOOT")
+      CHECK(x["message"].get<std::string>().find("boot-b") != std::string::npos);
+    disconnected |= x["kind"] == "AGENT_DISCONNECTED";
+  }
+  CHECK(disconnected);
+}
