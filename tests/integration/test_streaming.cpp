@@ -169,7 +169,11 @@ TEST_CASE("a full spool drops the oldest batches and the API shows the count", "
   CHECK(p.unacked == 0);
   CHECK(p.dropped > 0);
   auto st = storedFor(s.agg.dbPath(), p.instance);
-  CHECK(st.distinct + p.dropped == p.batches);  // everything not dropped arrived, exactly once
+  // Everything not dropped arrived, exactly once. A dropped batch may still have been stored: the
+  // aggregator can die between its commit and the ack, and the agent then drops the batch it
+  // never saw acknowledged. So the drop count bounds what is missing; it is not exact.
+  CHECK(st.distinct <= p.batches);
+  CHECK(p.batches - st.distinct <= p.dropped);
   CHECK(st.samples == st.distinct);
   auto after = getJson(s.port, "/api/v1/nodes/node-1");
   REQUIRE(after);
