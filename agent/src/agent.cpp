@@ -82,8 +82,19 @@ void registerOptions(Options& o, AgentConfig* c) {
               "best-effort (lowest level) or keep.",
               &c->io_priority);
   o.addInt("nice", "Nice value set at start (-1: keep).", &c->nice, -1, 19);
-  o.addDuration("fast-interval", "Interval of the cheap probes (status, health, members, alarms).",
+  o.addDuration("fast-interval",
+                "Interval of the cheap probes (status with its alarms) and of samples.",
                 &c->fast_interval, 100ms, 1h);
+  o.addDuration("members-interval",
+                "Interval of the member list call; it is also made at once when the raft term, "
+                "the leader or the member changes, and after a failed call.",
+                &c->members_interval, 100ms, 1h);
+  o.addDuration(
+      "health-interval",
+      "Interval of the /health probe, a linearizable read that costs etcd a round trip to "
+      "its followers; it is also made every cycle while unhealthy and at once when the "
+      "raft term, the leader or the member changes.",
+      &c->health_interval, 100ms, 1h);
   o.addDuration("etcd-timeout", "Deadline of each call to etcd.", &c->etcd_timeout, 50ms, 60s);
   o.addString("etcd-metrics-url",
               "etcd's /metrics URL, e.g. the metrics listener http://127.0.0.1:2381/metrics "
@@ -97,6 +108,15 @@ void registerOptions(Options& o, AgentConfig* c) {
   o.addDuration("reconnect-base", "First reconnect backoff ceiling (full jitter).",
                 &c->backoff_base, 10ms, 1h);
   o.addDuration("reconnect-max", "Largest reconnect backoff ceiling.", &c->backoff_cap, 10ms, 24h);
+  o.addDuration("host-interval",
+                "Interval of the slower node readings (thermal, cpufreq, throttling, pressure, "
+                "load, memory, etcd's process), repeated in the samples in between; the disk is "
+                "read every cycle.",
+                &c->host_interval, 100ms, 1h);
+  o.addDuration("ack-delay",
+                "Let the aggregator acknowledge batches this long after their commit (acks are "
+                "cumulative; 0: every batch at once). Fewer acks wake the agent less often.",
+                &c->ack_delay, 0ms, 10s);
   o.addInt("spool-max-bytes", "Budget of unacknowledged batches; the oldest are dropped beyond it.",
            &c->spool_max_bytes, 4096, int64_t{1} << 32);
   o.addString("spool-file",
@@ -218,6 +238,7 @@ int runAgent(const AgentConfig& cfg) {
   hello.set_etcd_flavor(cfg.etcd_flavor == "auto" ? "etcd" : cfg.etcd_flavor);
   hello.set_protocol_version(1);
   hello.set_etcd_endpoint(cfg.etcd_endpoint);
+  hello.set_ack_delay_ms(static_cast<uint32_t>(cfg.ack_delay.count()));
 
   UplinkConfig ucfg;
   ucfg.url = *parseUrl(cfg.aggregator);
@@ -227,10 +248,12 @@ int runAgent(const AgentConfig& cfg) {
   ucfg.backoff_cap = cfg.backoff_cap;
   auto uplink = std::make_shared<Uplink>(ioc.get_executor(), ucfg, spool, hello);
 
-  EtcdSampler etcd({*parseUrl(cfg.etcd_endpoint), etcd_tls, cfg.etcd_timeout});
+  EtcdSampler etcd({*parseUrl(cfg.etcd_endpoint), etcd_tls, cfg.etcd_timeout, cfg.members_interval,
+                    cfg.health_interval});
   HostConfig hcfg;
   hcfg.procfs_root = cfg.procfs_root;
   hcfg.sysfs_root = cfg.sysfs_root;
+  hcfg.slow_interval_ms = cfg.host_interval.count();
   hcfg.data_dir = cfg.etcd_data_dir;
   hcfg.data_device = cfg.etcd_data_device;
   hcfg.etcd_port = parseUrl(cfg.etcd_endpoint)->port;
@@ -273,6 +296,7 @@ int runAgent(const AgentConfig& cfg) {
         while (!stopping) {
           HttpRequest get;
           get.timeout = cfg.metrics_timeout;
+          get.read_chunk = 64 * 1024;
           auto r = co_await metrics_session.fetch(metrics_url.target, get);
           auto now = std::chrono::steady_clock::now();
           std::string err;
@@ -429,6 +453,7 @@ int runAgent(const AgentConfig& cfg) {
     tick.cancel();
     metrics_tick.cancel();
     drain_deadline = std::chrono::steady_clock::now() + cfg.drain_timeout;
+    uplink->flushAcks();
     drainStep();
   });
 

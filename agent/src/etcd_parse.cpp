@@ -1,6 +1,9 @@
 #include "qw/agent/etcd_parse.h"
 
+#include <cctype>
 #include <charconv>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -142,6 +145,41 @@ std::optional<std::string> parseAlarms(std::string_view body, qw::wire::EtcdSamp
   }
   out->set_alarms_ok(true);
   return std::nullopt;
+}
+
+bool alarmsFromStatusErrors(qw::wire::EtcdSample* out) {
+  std::vector<std::pair<uint64_t, std::string>> found;
+  for (const auto& e : out->status_errors()) {
+    std::string_view v(e);
+    auto m = v.find("memberID:");
+    auto a = v.find("alarm:");
+    if (m == std::string_view::npos && a == std::string_view::npos) continue;  // not an alarm
+    if (m == std::string_view::npos) return false;
+    uint64_t id = 0;
+    auto digits = v.substr(m + 9);
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+    if (ec != std::errc() || p == digits.data()) return false;
+    // An alarm type of 0 (NONE) is omitted from protobuf text, as from the alarm call's JSON.
+    std::string type = "NONE";
+    if (a != std::string_view::npos) {
+      auto rest = v.substr(a + 6);
+      size_t n = 0;
+      while (n < rest.size() &&
+             (std::isalnum(static_cast<unsigned char>(rest[n])) || rest[n] == '_'))
+        ++n;
+      if (n == 0) return false;
+      type = std::string(rest.substr(0, n));
+    }
+    found.emplace_back(id, std::move(type));
+  }
+  out->clear_alarms();
+  for (auto& [id, type] : found) {
+    auto* pa = out->add_alarms();
+    pa->set_member_id(id);
+    pa->set_alarm(std::move(type));
+  }
+  out->set_alarms_ok(true);
+  return true;
 }
 
 }  // namespace qw::agent

@@ -765,6 +765,9 @@ void HostSampler::sampleDisk(int64_t steady_ms, qw::wire::NodeSample* s) {
           d->set_etcd_write_bytes(*w - *prev_etcd_write_);
         prev_etcd_write_ = w;
       }
+    } else if ((pid_io_.lastErrno() == ENOENT || pid_io_.lastErrno() == ESRCH) &&
+               !pid_stat_.read(buf_)) {
+      slow_at_ = -1;  // etcd's process is gone: find it again next cycle
     } else if (pid_io_.lastErrno() == EACCES || pid_io_.lastErrno() == EPERM) {
       unsupported("disk: etcd's " + pid_io_.path() +
                   " is not readable (needs ptrace rights over etcd; see README, Operations)");
@@ -777,12 +780,31 @@ void HostSampler::sampleDisk(int64_t steady_ms, qw::wire::NodeSample* s) {
 void HostSampler::sample(int64_t steady_ms, qw::wire::NodeSample* s) {
   unsupported_now_.clear();
   auto* h = s->mutable_host();
+  bool slow = slow_at_ < 0 || steady_ms - slow_at_ >= cfg_.slow_interval_ms || steady_ms < slow_at_;
+  if (slow) {
+    slow_at_ = steady_ms;
+    sampleSlow(steady_ms, h);
+    slow_ = *h;
+    // The stall totals are deltas: only this sample carries them.
+    if (slow_.has_io_some()) slow_.mutable_io_some()->clear_total_us();
+    if (slow_.has_io_full()) slow_.mutable_io_full()->clear_total_us();
+    if (slow_.has_cpu_some()) slow_.mutable_cpu_some()->clear_total_us();
+    if (slow_.has_memory_some()) slow_.mutable_memory_some()->clear_total_us();
+    if (slow_.has_memory_full()) slow_.mutable_memory_full()->clear_total_us();
+    slow_unsupported_ = unsupported_now_;
+  } else {
+    *h = slow_;
+    unsupported_now_ = slow_unsupported_;
+  }
+  if (cpus_) h->set_cpus(cpus_);
+  sampleDisk(steady_ms, s);
+  for (const auto& u : unsupported_now_) h->add_unsupported(u);
+}
+
+void HostSampler::sampleSlow(int64_t steady_ms, qw::wire::HostSample* h) {
   refreshProcess(steady_ms);
   h->set_etcd_pid(static_cast<uint32_t>(pid_));
   if (start_unix_ms_) h->set_etcd_start_unix_ms(*start_unix_ms_);
-  if (cpus_) h->set_cpus(cpus_);
-
-  sampleDisk(steady_ms, s);
 
   // Thermal zones and cpufreq.
   if (zones_.empty())
@@ -870,7 +892,6 @@ void HostSampler::sample(int64_t steady_ms, qw::wire::NodeSample* s) {
   } else {
     fail(meminfo_.error());
   }
-  for (const auto& u : unsupported_now_) h->add_unsupported(u);
 }
 
 }  // namespace qw::agent

@@ -55,6 +55,11 @@ void Uplink::notify() {
   if (current_) current_->signal.cancel();
 }
 
+void Uplink::flushAcks() {
+  flush_wanted_ = true;
+  notify();
+}
+
 net::awaitable<void> Uplink::run() {
   auto log = qw::logger("uplink");
   while (!stopping_) {
@@ -148,6 +153,9 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
   log->info("connected to {} (instance {}, aggregator has up to seq {}, {} batches to send)",
             cfg_.url.hostPort(), hello_.instance_id(), sent, spool_.size());
 
+  // An aggregator that grants no ack delay (or predates it) acks every batch at once.
+  bool delayed_acks = welcome.ack_delay_ms() > 0;
+  bool flush_sent = false;
   auto st = std::make_shared<Session>(ex_);
   current_ = st;
   // Reader: acks release spool entries; any read error ends the session.
@@ -181,15 +189,25 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
       net::detached);
 
   while (!st->dead && !stopping_) {
-    if (const auto* e = spool_.next(sent)) {
-      uint64_t seq = e->seq;
-      std::string out = e->frame;  // the spool may drop this entry while we write
+    // The next frame: a Flush once asked for, else the next spooled batch.
+    std::string out;
+    uint64_t seq = 0;
+    if (flush_wanted_ && delayed_acks && !flush_sent) {
+      qw::wire::AgentMessage f;
+      f.mutable_flush();
+      out = f.SerializeAsString();
+      flush_sent = true;
+    } else if (const auto* e = spool_.next(sent)) {
+      seq = e->seq;
+      out = e->frame;  // a copy: the spool may drop this entry while we write
+    }
+    if (!out.empty()) {
       co_await ws->async_write(net::buffer(out), net::redirect_error(net::use_awaitable, ec));
       if (ec) {
         st->why = describeError(ec);
         break;
       }
-      sent = seq;
+      if (seq) sent = seq;
       continue;
     }
     st->signal.expires_at(net::steady_timer::time_point::max());

@@ -137,6 +137,8 @@ class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn>
   virtual void send(const qw::wire::AggregatorMessage& m) = 0;
   virtual void fail(const std::string& code, const std::string& message) = 0;
   virtual void close() = 0;
+  // Batches up to `seq` are committed: ack at once, or within the agent's ack delay.
+  virtual void ack(uint64_t seq, bool now) = 0;
   std::string name() const { return hello_.node_name().empty() ? "?" : hello_.node_name(); }
   const qw::wire::Hello& hello() const { return hello_; }
   const std::string& instance() const { return instance_; }
@@ -203,6 +205,13 @@ class AgentConnImpl final : public Server::AgentConn {
         instance_ = hello_.instance_id();
         srv_->onHello(shared_from_this());
         if (closed_) break;
+      } else if (m.has_flush()) {
+        if (instance_.empty()) {
+          fail("protocol", "Flush before Hello");
+          break;
+        }
+        ack_asap_ = true;
+        sendAck();
       } else if (m.has_batch()) {
         if (instance_.empty()) {
           fail("protocol", "Batch before Hello");
@@ -235,6 +244,25 @@ class AgentConnImpl final : public Server::AgentConn {
       net::co_spawn(
           ws_.get_executor(), [self] { return self->writeLoop(); }, net::detached);
     }
+  }
+
+  void ack(uint64_t seq, bool now) override {
+    if (closed_) return;
+    ack_pending_ = std::max(ack_pending_, seq);
+    auto delay = std::chrono::milliseconds(Server::grantedAckDelayMs(hello_));
+    if (now || ack_asap_ || delay.count() == 0) {
+      sendAck();
+      return;
+    }
+    if (ack_timer_armed_) return;
+    ack_timer_armed_ = true;
+    if (!ack_timer_) ack_timer_ = std::make_unique<net::steady_timer>(ws_.get_executor());
+    ack_timer_->expires_after(delay);
+    auto self = std::static_pointer_cast<AgentConnImpl>(shared_from_this());
+    ack_timer_->async_wait([self](const boost::system::error_code&) {
+      self->ack_timer_armed_ = false;
+      self->sendAck();
+    });
   }
 
   void fail(const std::string& code, const std::string& message) override {
@@ -276,9 +304,21 @@ class AgentConnImpl final : public Server::AgentConn {
     }
   }
 
+  void sendAck() {
+    if (closed_ || ack_pending_ <= ack_sent_) return;
+    qw::wire::AggregatorMessage m;
+    m.mutable_ack()->set_seq(ack_pending_);
+    ack_sent_ = ack_pending_;
+    send(m);
+  }
+
   Server* srv_;
   Ws ws_;
   std::string remote_;
+  uint64_t ack_pending_ = 0, ack_sent_ = 0;  // committed / acknowledged up to
+  bool ack_asap_ = false;                    // Flush received: no more delay
+  bool ack_timer_armed_ = false;
+  std::unique_ptr<net::steady_timer> ack_timer_;
   std::deque<std::string> outq_;
   bool writing_ = false;
   bool closed_ = false;
@@ -694,6 +734,7 @@ void Server::onHello(const std::shared_ptr<AgentConn>& c) {
   w->set_last_stored_seq(last.value_or(0));
   w->set_aggregator_version(qw::kVersion);
   w->set_max_frame_bytes(static_cast<uint32_t>(cfg_.max_frame_bytes));
+  w->set_ack_delay_ms(grantedAckDelayMs(h));
   c->send(m);
   log->info("agent {} connected (instance {}, version {}, resume after seq {})", h.node_name(),
             h.instance_id(), h.agent_version(), last.value_or(0));
@@ -810,11 +851,9 @@ void Server::flush() {
     } else {
       ++counters_.batches_duplicate;
     }
-    if (auto c = p.conn.lock()) {
-      qw::wire::AggregatorMessage m;
-      m.mutable_ack()->set_seq(p.batch.seq());
-      c->send(m);
-    }
+    // A replayed backlog is acked at once so the agent's spool drains at the pace of the
+    // commits; live batches within the agent's ack delay.
+    if (auto c = p.conn.lock()) c->ack(p.batch.seq(), !p.live);
   }
   if (members_changed) {
     if (auto err = store_.saveMembers(hub_.members(), clock_.wallMs()))

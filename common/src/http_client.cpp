@@ -166,6 +166,7 @@ net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpReq
       }
       conn_->lowest().expires_after(req.timeout);
       beast::flat_buffer buf;
+      buf.reserve(req.read_chunk);
       http::response_parser<http::string_body> parser;
       parser.body_limit(req.body_limit);
       if (conn_->tls) {

@@ -388,6 +388,108 @@ TEST_CASE(
   CHECK(metrics.body.find("quorumwatch_bad_frames_total 4") != std::string::npos);
 }
 
+TEST_CASE("acks wait out the agent's ack delay, are cumulative, and come at once after a Flush",
+          "[streaming]") {
+  TempDir tmp("qw-ackdelay");
+  Aggregator agg(tmp.path());
+  int port = agg.start();
+  auto hello = [](const std::string& node, uint32_t delay_ms, uint64_t next_seq) {
+    qw::wire::AgentMessage m;
+    auto* h = m.mutable_hello();
+    h->set_node_name(node);
+    h->set_instance_id("inst-" + node);
+    h->set_cluster_name("test");
+    h->set_ack_delay_ms(delay_ms);
+    h->set_next_seq(next_seq);
+    return m.SerializeAsString();
+  };
+  auto batch = [](uint64_t seq) {
+    qw::wire::AgentMessage m;
+    m.mutable_batch()->set_seq(seq);
+    auto* s = m.mutable_batch()->add_samples();
+    s->set_cycle(seq);
+    s->set_ts_unix_ms(1700000000000 + static_cast<int64_t>(seq) * 1000);
+    return m.SerializeAsString();
+  };
+  // Sends `frame`; the next message must be an ack of `seq`, within 5 s (not a 10 s delay).
+  auto promptAck = [](RawClient& c, const std::string& frame, uint64_t seq) {
+    auto t0 = std::chrono::steady_clock::now();
+    c.sendBinary(frame);
+    auto a = c.read();
+    REQUIRE(a);
+    REQUIRE(a->has_ack());
+    CHECK(a->ack().seq() == seq);
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  };
+  {
+    RawClient c(port, "");
+    REQUIRE_FALSE(c.ec);
+    c.sendBinary(hello("delayed", 1500, 1));
+    auto w = c.read();
+    REQUIRE(w);
+    REQUIRE(w->has_welcome());
+    CHECK(w->welcome().ack_delay_ms() == 1500);
+    for (uint64_t seq = 1; seq <= 5; ++seq) c.sendBinary(batch(seq));
+    auto a = c.read();  // one ack covers all five
+    REQUIRE(a);
+    REQUIRE(a->has_ack());
+    CHECK(a->ack().seq() == 5);
+  }
+  {
+    // With the longest delay, a Flush makes the next ack immediate.
+    RawClient c(port, "");
+    REQUIRE_FALSE(c.ec);
+    c.sendBinary(hello("flushed", 60000, 1));
+    auto w = c.read();
+    REQUIRE(w);
+    CHECK(w->welcome().ack_delay_ms() == 10000);  // capped
+    c.sendBinary(batch(1));
+    qw::wire::AgentMessage f;
+    f.mutable_flush();
+    promptAck(c, f.SerializeAsString(), 1);
+    promptAck(c, batch(2), 2);  // after a Flush every ack is immediate
+  }
+  {
+    // A replayed backlog (below the Hello's next_seq) is acked at once whatever the delay.
+    RawClient c(port, "");
+    REQUIRE_FALSE(c.ec);
+    c.sendBinary(hello("replay", 10000, 10));
+    REQUIRE(c.read());
+    promptAck(c, batch(3), 3);
+  }
+  {
+    // Without a delay (older agents): one ack per batch.
+    RawClient c(port, "");
+    REQUIRE_FALSE(c.ec);
+    c.sendBinary(hello("eager", 0, 1));
+    auto w = c.read();
+    REQUIRE(w);
+    CHECK(w->welcome().ack_delay_ms() == 0);
+    promptAck(c, batch(1), 1);
+    promptAck(c, batch(2), 2);
+  }
+}
+
+TEST_CASE("an agent stopped with a long ack delay drains its spool through a Flush",
+          "[streaming]") {
+  TempDir tmp("qw-ackflush");
+  EtcdCluster etcd(1, tmp.path());
+  etcd.start();
+  Aggregator agg(tmp.path());
+  int port = agg.start();
+  Agent a(tmp.path(), "node-1", etcd.clientUrl(0), agg.streamUrl(),
+          {"--fast-interval", "200ms", "--ack-delay", "10s", "--drain-timeout", "8s"});
+  a.start();
+  REQUIRE(
+      waitFor([&] { return num(getJson(port, "/api/v1/nodes/node-1"), "last_seq") >= 5; }, 20s));
+  auto p = stopAndReport(a);
+  INFO(a.process().log());
+  REQUIRE_FALSE(p.instance.empty());
+  CHECK(p.unacked == 0);  // the 10 s delay would have left several
+  auto st = storedFor(agg.dbPath(), p.instance);
+  CHECK(st.batches == p.batches);
+}
+
 TEST_CASE("the agent refuses a token file others can read", "[streaming]") {
   TempDir tmp("qw-tokenmode");
   std::string token_file = tmp.path() + "/token";

@@ -3,6 +3,7 @@
 #include "../fixture.h"
 #include "qw/agent/etcd_parse.h"
 
+using qw::agent::alarmsFromStatusErrors;
 using qw::agent::parseAlarms;
 using qw::agent::parseHealth;
 using qw::agent::parseMemberList;
@@ -106,11 +107,62 @@ TEST_CASE("alarms: none and NOSPACE") {
 TEST_CASE("garbage and gateway errors give clear errors") {
   qw::wire::EtcdSample s;
   CHECK(*parseStatus("<html>", &s) == "status: not a JSON object");
-  CHECK(parseStatus(R"({"error":"etcdserver: request timed out","code":14,"message":"etcdserver: request timed out"})", &s)
-            ->find("request timed out") != std::string::npos);
+  CHECK(
+      parseStatus(
+          R"({"error":"etcdserver: request timed out","code":14,"message":"etcdserver: request timed out"})",
+          &s)
+          ->find("request timed out") != std::string::npos);
   CHECK(parseStatus(R"({"header":{}})", &s));
   CHECK(parseHealth("{}", &s));
   CHECK(parseMemberList("[1,2]", &s));
   CHECK(parseMemberList(R"({"members":[{"name":"x"}]})", &s));
   CHECK(parseAlarms("", &s));
+}
+
+TEST_CASE("alarms from the status errors agree with the alarm call") {
+  // The same member at the same moment: status errors and the alarm list name one NOSPACE.
+  qw::wire::EtcdSample st, al;
+  REQUIRE_FALSE(parseStatus(fixture("etcd-3.5.16/status-nospace-m1.json"), &st));
+  REQUIRE(alarmsFromStatusErrors(&st));
+  REQUIRE_FALSE(parseAlarms(fixture("etcd-3.5.16/alarm-nospace-m1.json"), &al));
+  CHECK(st.alarms_ok());
+  REQUIRE(st.alarms_size() == al.alarms_size());
+  CHECK(st.alarms(0).alarm() == al.alarms(0).alarm());
+  CHECK(st.alarms(0).member_id() == al.alarms(0).member_id());
+
+  // Healthy, and quorum lost: no alarm, and "no leader" is not one.
+  for (const char* f :
+       {"etcd-3.4.23/status-3up-m1-v3.json", "etcd-3.5.16/status-1of3-quorumlost-m1.json",
+        "etcd-3.4.23/status-1of3-quorumlost-m1.json"}) {
+    INFO(f);
+    qw::wire::EtcdSample s;
+    REQUIRE_FALSE(parseStatus(fixture(f), &s));
+    REQUIRE(alarmsFromStatusErrors(&s));
+    CHECK(s.alarms_ok());
+    CHECK(s.alarms_size() == 0);
+  }
+}
+
+TEST_CASE("alarms from status errors: several, CORRUPT, NONE, and entries that do not parse") {
+  qw::wire::EtcdSample s;
+  s.add_status_errors("etcdserver: no leader");
+  s.add_status_errors("memberID:1 alarm:NOSPACE ");
+  s.add_status_errors("memberID:18446744073709551615 alarm:CORRUPT ");
+  s.add_status_errors("memberID:7 ");  // type 0 (NONE) is omitted from protobuf text
+  REQUIRE(alarmsFromStatusErrors(&s));
+  REQUIRE(s.alarms_size() == 3);
+  CHECK(s.alarms(0).member_id() == 1);
+  CHECK(s.alarms(0).alarm() == "NOSPACE");
+  CHECK(s.alarms(1).member_id() == 18446744073709551615ull);
+  CHECK(s.alarms(1).alarm() == "CORRUPT");
+  CHECK(s.alarms(2).alarm() == "NONE");
+
+  // An alarm entry that does not parse leaves the sample alone: the caller asks the alarm call.
+  for (const char* bad : {"memberID:x alarm:NOSPACE ", "alarm:NOSPACE", "memberID:3 alarm: "}) {
+    INFO(bad);
+    qw::wire::EtcdSample t;
+    t.add_status_errors(bad);
+    CHECK_FALSE(alarmsFromStatusErrors(&t));
+    CHECK_FALSE(t.alarms_ok());
+  }
 }

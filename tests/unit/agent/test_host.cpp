@@ -28,6 +28,7 @@ HostConfig configFor(const std::string& name, const std::string& device = "",
   c.sysfs_root = tree(name) + "/sys";
   c.data_device = device;
   c.etcd_port = port;
+  c.slow_interval_ms = 1000;  // these tests step 1 s: every sample reads everything
   return c;
 }
 
@@ -58,6 +59,7 @@ struct TreeCopy {
     c.sysfs_root = (dir / "sys").string();
     c.data_device = device;
     c.etcd_port = "2379";
+    c.slow_interval_ms = 1000;
     return c;
   }
 };
@@ -436,4 +438,48 @@ TEST_CASE("dropping clean file pages keeps the process whole and shrinks its res
   CHECK(n.SerializeAsString().size() > 0);
   // A missing smaps file does nothing.
   CHECK(qw::agent::trimCleanFileMappings("/nonexistent/smaps").mappings == 0);
+}
+
+TEST_CASE("slower readings every host interval and repeated in between, the disk every cycle") {
+  TreeCopy t("pi4");
+  auto cfg = t.config("179:2");
+  cfg.slow_interval_ms = 5000;
+  HostSampler h(cfg);
+  qw::wire::NodeSample first;
+  h.sample(0, &first);
+  REQUIRE(first.host().thermal_size() > 0);
+  REQUIRE(first.host().has_load1());
+  REQUIRE(first.host().has_io_some());
+  double temp0 = first.host().thermal(0).temp_celsius(), load0 = first.host().load1();
+  auto unsupported0 = first.host().unsupported_size();
+
+  // New values on disk: the disk shows them at once, the rest at the next slow reading.
+  t.write("sys/class/thermal/thermal_zone0/temp", "81234\n");
+  t.write("proc/loadavg", "3.50 2.00 1.00 2/300 4242\n");
+  t.write("proc/pressure/io",
+          "some avg10=20.00 avg60=9.00 avg300=4.50 total=981334112\n"
+          "full avg10=15.00 avg60=7.00 avg300=3.50 total=712395678\n");
+  t.write("proc/diskstats",
+          " 179       0 mmcblk0 21644 9403 1683094 118401 402213 398341 16542152 3961812 3 "
+          "2220152 4077203 0 0 0 0 99261 18731\n");
+  for (int64_t ms = 1000; ms < 5000; ms += 1000) {
+    qw::wire::NodeSample s;
+    h.sample(ms, &s);
+    INFO("at " << ms << " ms");
+    CHECK(s.host().thermal(0).temp_celsius() == temp0);
+    CHECK(s.host().load1() == load0);
+    CHECK(s.host().io_some().avg10() == first.host().io_some().avg10());
+    CHECK_FALSE(s.host().io_some().has_total_us());  // a delta rides only on its own reading
+    CHECK(s.host().unsupported_size() == unsupported0);
+    CHECK(s.host().etcd_pid() == first.host().etcd_pid());
+    CHECK(s.disk().interval_ms() == 1000);
+    if (ms == 1000) CHECK(s.disk().writes() == 100);
+  }
+  qw::wire::NodeSample fresh;
+  h.sample(5000, &fresh);
+  CHECK(fresh.host().thermal(0).temp_celsius() == Approx(81.234));
+  CHECK(fresh.host().load1() == Approx(3.5));
+  CHECK(fresh.host().io_some().avg10() == Approx(20.0));
+  REQUIRE(fresh.host().io_some().has_total_us());
+  CHECK(fresh.host().io_some().total_us() > 0);
 }

@@ -29,6 +29,10 @@ struct AgentConfig {
   int64_t nice = 10;
   std::chrono::milliseconds fast_interval{1000};
   std::chrono::milliseconds etcd_timeout{800};
+  std::chrono::milliseconds members_interval{5000};
+  std::chrono::milliseconds health_interval{5000};
+  std::chrono::milliseconds ack_delay{5000};
+  std::chrono::milliseconds host_interval{5000};
   std::string etcd_metrics_url;  // default: etcd-endpoint + /metrics
   std::chrono::milliseconds metrics_interval{10000};
   std::chrono::milliseconds metrics_timeout{5000};

@@ -18,6 +18,11 @@ std::optional<std::string> parseStatus(std::string_view body, qw::wire::EtcdSamp
 std::optional<std::string> parseMemberList(std::string_view body, qw::wire::EtcdSample* out);
 // POST /v3/maintenance/alarm {"action":"GET"} answer.
 std::optional<std::string> parseAlarms(std::string_view body, qw::wire::EtcdSample* out);
+// The alarms the status call lists in its "errors", one "memberID:<decimal> alarm:<TYPE> " entry
+// (protobuf text) per alarm; other errors ("etcdserver: no leader") are not alarms. Fills alarms
+// and sets alarms_ok, and returns true, when every alarm entry parsed; false leaves `out`'s alarms
+// alone (the caller then asks the alarm call).
+bool alarmsFromStatusErrors(qw::wire::EtcdSample* out);
 // The gateway's error object {"error","message","code"}, if the body is one.
 std::optional<std::string> gatewayError(std::string_view body);
 

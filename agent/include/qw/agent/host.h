@@ -120,6 +120,11 @@ struct HostConfig {
   std::string etcd_port;  // the client port, to tell several local members apart
   // Overrides the device found from the data dir: "MAJ:MIN" or a disk name ("mmcblk0").
   std::string data_device;
+  // The slower readings (thermal, cpufreq, throttling, pressure, load, memory, etcd's process)
+  // are taken every `slow_interval_ms` and repeated in between; the disk (diskstats, etcd's
+  // write bytes) is read every cycle. A procfs read costs 10-20 us of CPU on a cold cache, which
+  // is most of a cycle. 0: every cycle.
+  int64_t slow_interval_ms = 5000;
 };
 
 class HostSampler {
@@ -127,7 +132,9 @@ class HostSampler {
   explicit HostSampler(HostConfig cfg);
   ~HostSampler();
   // One cycle: fills s->host() and s->disk(). Never throws; a failing item is counted and left
-  // absent, the others are still filled.
+  // absent, the others are still filled. Between slow readings the host part repeats the last
+  // ones, except the pressure stall totals, which are deltas and ride only on the sample that
+  // read them.
   void sample(int64_t steady_ms, qw::wire::NodeSample* s);
   uint64_t errors() const { return errors_; }
   const std::string& lastError() const { return last_error_; }
@@ -143,6 +150,7 @@ class HostSampler {
   void discoverThermal();
   void refreshProcess(int64_t steady_ms);
   void sampleDisk(int64_t steady_ms, qw::wire::NodeSample* s);
+  void sampleSlow(int64_t steady_ms, qw::wire::HostSample* h);
   void samplePressure(SysFile& f, std::optional<qw::wire::Pressure>* some_out,
                       std::optional<qw::wire::Pressure>* full_out,
                       std::optional<PressureLine>* prev_some,
@@ -189,6 +197,10 @@ class HostSampler {
   std::optional<uint64_t> prev_etcd_write_;
   uint64_t boot_time_s_ = 0;
   long ticks_per_s_ = 100;
+
+  int64_t slow_at_ = -1;  // steady ms of the last slow reading, -1: due
+  qw::wire::HostSample slow_;
+  std::set<std::string> slow_unsupported_;
 };
 
 }  // namespace qw::agent

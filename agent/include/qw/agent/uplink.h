@@ -35,6 +35,9 @@ class Uplink : public std::enable_shared_from_this<Uplink> {
   void stop();
   // A batch was pushed to the spool.
   void notify();
+  // Ask for every committed batch to be acknowledged now, and later ones at once (on stop, so
+  // the drain does not wait out the ack delay). A no-op when acks are not delayed.
+  void flushAcks();
   bool connected() const { return connected_; }
 
  private:
@@ -51,6 +54,7 @@ class Uplink : public std::enable_shared_from_this<Uplink> {
   boost::asio::steady_timer wake_;
   bool stopping_ = false;
   bool connected_ = false;
+  bool flush_wanted_ = false;  // flushAcks() called; sent once per session
   std::shared_ptr<Session> current_;
 };
 

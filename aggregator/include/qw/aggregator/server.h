@@ -51,6 +51,11 @@ class Server {
   const Store& store() const { return store_; }
 
   class AgentConn;
+  // The ack delay an agent asked for in its Hello, capped at 10 s (an agent's spool must not hold
+  // committed batches for long).
+  static uint32_t grantedAckDelayMs(const qw::wire::Hello& h) {
+    return h.ack_delay_ms() < 10000 ? h.ack_delay_ms() : 10000;
+  }
 
  private:
   struct Pending {
