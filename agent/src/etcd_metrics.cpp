@@ -30,6 +30,17 @@ void addHistogramSample(Histogram* h, std::string_view suffix, const PromSample&
 
 bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// The families read below; every other line of etcd's /metrics is skipped unparsed.
+bool wanted(std::string_view n) {
+  if (startsWith(n, "etcd_")) {
+    auto r = n.substr(5);
+    return startsWith(r, "server_") || startsWith(r, "mvcc_db_total_size_") ||
+           startsWith(r, "disk_wal_fsync_duration_seconds") ||
+           startsWith(r, "disk_backend_commit_duration_seconds") || startsWith(r, "network_peer_");
+  }
+  return n == "process_start_time_seconds";
+}
+
 }  // namespace
 
 std::optional<std::string> extractEtcdMetrics(std::string_view text, EtcdMetrics* out) {
@@ -41,7 +52,7 @@ std::optional<std::string> extractEtcdMetrics(std::string_view text, EtcdMetrics
   static constexpr std::string_view kFsync = "etcd_disk_wal_fsync_duration_seconds";
   static constexpr std::string_view kCommit = "etcd_disk_backend_commit_duration_seconds";
   static constexpr std::string_view kRtt = "etcd_network_peer_round_trip_time_seconds";
-  auto res = parsePrometheusText(text, [&](const PromSample& s) {
+  auto res = parsePrometheusText(text, &wanted, [&](const PromSample& s) {
     std::string_view n = s.name;
     if (!startsWith(n, "etcd_") && !startsWith(n, "process_")) return;
     if (startsWith(n, "etcd_")) ++etcd_samples;

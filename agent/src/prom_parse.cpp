@@ -40,6 +40,11 @@ bool parsePromValue(std::string_view s, double* out) {
 
 PromParseResult parsePrometheusText(std::string_view text,
                                     const std::function<void(const PromSample&)>& on_sample) {
+  return parsePrometheusText(text, nullptr, on_sample);
+}
+
+PromParseResult parsePrometheusText(std::string_view text, bool (*want)(std::string_view name),
+                                    const std::function<void(const PromSample&)>& on_sample) {
   PromParseResult r;
   PromSample sample;
   std::string scratch;  // unescaped label values of the current line
@@ -70,6 +75,7 @@ PromParseResult parsePrometheusText(std::string_view text,
     }
     while (i < line.size() && isNameChar(line[i])) ++i;
     sample.name = line.substr(name_start, i - name_start);
+    if (want && !want(sample.name)) continue;
     sample.labels.clear();
     scratch.clear();
     unescaped.clear();

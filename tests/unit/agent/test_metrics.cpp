@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "../fixture.h"
 #include "qw/agent/etcd_metrics.h"
@@ -51,12 +53,53 @@ TEST_CASE("prometheus text: comments, labels with escapes, +Inf, exponents, time
 }
 
 TEST_CASE("prometheus text: garbage lines are counted and skipped, the rest parses") {
-  auto r = parsePrometheusText("ok 1\n{no_name} 1\nbad{x=\"unterminated} 1\nv notanumber\n"
-                               "t 1 2 3\nok2 2\n\x01\x02\n",
-                               [](const PromSample&) {});
+  auto r = parsePrometheusText(
+      "ok 1\n{no_name} 1\nbad{x=\"unterminated} 1\nv notanumber\n"
+      "t 1 2 3\nok2 2\n\x01\x02\n",
+      [](const PromSample&) {});
   CHECK(r.samples == 2);
   CHECK(r.errors == 5);
   CHECK(r.first_error.rfind("line 2:", 0) == 0);
+}
+
+TEST_CASE("prometheus text: a name filter skips other lines unparsed") {
+  std::vector<std::string> seen;
+  auto r = parsePrometheusText(
+      "# HELP keep_a x\nkeep_a{l=\"v\"} 1\nskip_b{broken 1\nskip_c notanumber\nkeep_d 2 17\n",
+      [](std::string_view n) { return n.substr(0, 5) == "keep_"; },
+      [&](const PromSample& s) { seen.emplace_back(s.name); });
+  CHECK(r.samples == 2);
+  CHECK(r.errors == 0);  // the malformed lines were never looked at
+  CHECK(seen == std::vector<std::string>{"keep_a", "keep_d"});
+}
+
+TEST_CASE("etcd metrics: every family read is the same with the name filter") {
+  // The agent's filter must let through all the lines extractEtcdMetrics uses: compare with
+  // what the full parse sees in the real captures.
+  for (const char* f : {"etcd-3.4.23/metrics_m1.txt", "etcd-3.5.16/metrics_m1.txt"}) {
+    INFO(f);
+    auto text = fixture(f);
+    qw::wire::EtcdMetrics m;
+    REQUIRE_FALSE(extractEtcdMetrics(text, &m));
+    uint64_t fsync_count = 0, commit_count = 0;
+    double quota = 0;
+    parsePrometheusText(text, [&](const PromSample& s) {
+      if (s.name == "etcd_disk_wal_fsync_duration_seconds_count")
+        fsync_count = static_cast<uint64_t>(s.value);
+      if (s.name == "etcd_disk_backend_commit_duration_seconds_count")
+        commit_count = static_cast<uint64_t>(s.value);
+      if (s.name == "etcd_server_quota_backend_bytes") quota = s.value;
+    });
+    CHECK(m.wal_fsync().count() == fsync_count);
+    CHECK(m.backend_commit().count() == commit_count);
+    CHECK(m.quota_backend_bytes() == quota);
+    CHECK(m.has_proposals_committed());
+    CHECK(m.has_proposals_pending());
+    CHECK(m.has_slow_applies());
+    CHECK(m.has_heartbeat_send_failures());
+    CHECK(m.has_db_in_use_bytes());
+    CHECK(m.has_process_start_time_seconds());
+  }
 }
 
 TEST_CASE("etcd 3.4 metrics: gauges, counters, histograms and peers") {
@@ -90,7 +133,8 @@ TEST_CASE("etcd 3.5 metrics: the same signals, peer RTT absent before the first 
   CHECK(m.peer_rtt_size() == 0);  // unknown, not zero
   CHECK(m.has_leader_changes());
   qw::wire::EtcdMetrics learner;
-  REQUIRE_FALSE(extractEtcdMetrics(fixture("etcd-3.5.16/learner-m4-metrics-excerpt.txt"), &learner));
+  REQUIRE_FALSE(
+      extractEtcdMetrics(fixture("etcd-3.5.16/learner-m4-metrics-excerpt.txt"), &learner));
   CHECK(learner.is_learner() == 1);
   CHECK(learner.has_leader() == 1);
   CHECK_FALSE(learner.has_wal_fsync());  // not in the excerpt: absent, not an empty 0
