@@ -44,73 +44,111 @@ bool wanted(std::string_view n) {
 }  // namespace
 
 std::optional<std::string> extractEtcdMetrics(std::string_view text, EtcdMetrics* out) {
-  out->Clear();
-  out->set_bytes(static_cast<uint32_t>(text.size()));
-  std::map<std::string, Histogram> rtt;
-  std::map<std::string, uint64_t> sent_failures;
-  size_t etcd_samples = 0;
+  EtcdMetricsReader reader;
+  reader.feed(text);
+  return reader.finish(out);
+}
+
+void EtcdMetricsReader::feed(std::string_view piece) {
+  bytes_ += piece.size();
+  if (!carry_.empty()) {
+    auto nl = piece.find('\n');
+    if (nl == std::string_view::npos) {
+      carry_.append(piece);
+      return;
+    }
+    carry_.append(piece.substr(0, nl + 1));
+    parse(carry_);
+    carry_.clear();
+    piece.remove_prefix(nl + 1);
+  }
+  auto last = piece.rfind('\n');
+  if (last == std::string_view::npos) {
+    carry_.assign(piece);
+    return;
+  }
+  parse(piece.substr(0, last + 1));
+  carry_.assign(piece.substr(last + 1));
+}
+
+void EtcdMetricsReader::parse(std::string_view text) {
   static constexpr std::string_view kFsync = "etcd_disk_wal_fsync_duration_seconds";
   static constexpr std::string_view kCommit = "etcd_disk_backend_commit_duration_seconds";
   static constexpr std::string_view kRtt = "etcd_network_peer_round_trip_time_seconds";
-  auto res = parsePrometheusText(text, &wanted, [&](const PromSample& s) {
-    std::string_view n = s.name;
-    if (!startsWith(n, "etcd_") && !startsWith(n, "process_")) return;
-    if (startsWith(n, "etcd_")) ++etcd_samples;
-    if (n == "etcd_server_has_leader")
-      out->set_has_leader(s.value);
-    else if (n == "etcd_server_is_leader")
-      out->set_is_leader(s.value);
-    else if (n == "etcd_server_is_learner")
-      out->set_is_learner(s.value);
-    else if (n == "etcd_server_leader_changes_seen_total")
-      out->set_leader_changes(asCount(s.value));
-    else if (n == "etcd_server_proposals_committed_total")
-      out->set_proposals_committed(s.value);
-    else if (n == "etcd_server_proposals_applied_total")
-      out->set_proposals_applied(s.value);
-    else if (n == "etcd_server_proposals_pending")
-      out->set_proposals_pending(s.value);
-    else if (n == "etcd_server_proposals_failed_total")
-      out->set_proposals_failed(asCount(s.value));
-    else if (n == "etcd_server_slow_apply_total")
-      out->set_slow_applies(asCount(s.value));
-    else if (n == "etcd_server_heartbeat_send_failures_total")
-      out->set_heartbeat_send_failures(asCount(s.value));
-    // 3.4 also exports etcd_debugging_mvcc_db_total_size_in_bytes; 3.5 only this one.
-    else if (n == "etcd_mvcc_db_total_size_in_bytes")
-      out->set_db_total_size_bytes(s.value);
-    else if (n == "etcd_mvcc_db_total_size_in_use_in_bytes")
-      out->set_db_in_use_bytes(s.value);
-    else if (n == "etcd_server_quota_backend_bytes")
-      out->set_quota_backend_bytes(s.value);
-    else if (n == "etcd_server_version")
-      out->set_server_version(std::string(s.label("server_version")));
-    else if (n == "process_start_time_seconds")
-      out->set_process_start_time_seconds(s.value);
-    else if (startsWith(n, kFsync))
-      addHistogramSample(out->mutable_wal_fsync(), n.substr(kFsync.size()), s);
-    else if (startsWith(n, kCommit))
-      addHistogramSample(out->mutable_backend_commit(), n.substr(kCommit.size()), s);
-    else if (startsWith(n, kRtt))
-      addHistogramSample(&rtt[std::string(s.label("To"))], n.substr(kRtt.size()), s);
-    else if (n == "etcd_network_peer_sent_failures_total")
-      sent_failures[std::string(s.label("To"))] = asCount(s.value);
-  });
-  out->set_parse_errors(static_cast<uint32_t>(res.errors));
-  for (auto& [to, h] : rtt) {
-    auto* p = out->add_peer_rtt();
+  EtcdMetrics* out = &m_;
+  auto res = parsePrometheusText(
+      text, &wanted,
+      [&](const PromSample& s) {
+        std::string_view n = s.name;
+        if (!startsWith(n, "etcd_") && !startsWith(n, "process_")) return;
+        if (startsWith(n, "etcd_")) ++etcd_samples_;
+        if (n == "etcd_server_has_leader")
+          out->set_has_leader(s.value);
+        else if (n == "etcd_server_is_leader")
+          out->set_is_leader(s.value);
+        else if (n == "etcd_server_is_learner")
+          out->set_is_learner(s.value);
+        else if (n == "etcd_server_leader_changes_seen_total")
+          out->set_leader_changes(asCount(s.value));
+        else if (n == "etcd_server_proposals_committed_total")
+          out->set_proposals_committed(s.value);
+        else if (n == "etcd_server_proposals_applied_total")
+          out->set_proposals_applied(s.value);
+        else if (n == "etcd_server_proposals_pending")
+          out->set_proposals_pending(s.value);
+        else if (n == "etcd_server_proposals_failed_total")
+          out->set_proposals_failed(asCount(s.value));
+        else if (n == "etcd_server_slow_apply_total")
+          out->set_slow_applies(asCount(s.value));
+        else if (n == "etcd_server_heartbeat_send_failures_total")
+          out->set_heartbeat_send_failures(asCount(s.value));
+        // 3.4 also exports etcd_debugging_mvcc_db_total_size_in_bytes; 3.5 only this one.
+        else if (n == "etcd_mvcc_db_total_size_in_bytes")
+          out->set_db_total_size_bytes(s.value);
+        else if (n == "etcd_mvcc_db_total_size_in_use_in_bytes")
+          out->set_db_in_use_bytes(s.value);
+        else if (n == "etcd_server_quota_backend_bytes")
+          out->set_quota_backend_bytes(s.value);
+        else if (n == "etcd_server_version")
+          out->set_server_version(std::string(s.label("server_version")));
+        else if (n == "process_start_time_seconds")
+          out->set_process_start_time_seconds(s.value);
+        else if (startsWith(n, kFsync))
+          addHistogramSample(out->mutable_wal_fsync(), n.substr(kFsync.size()), s);
+        else if (startsWith(n, kCommit))
+          addHistogramSample(out->mutable_backend_commit(), n.substr(kCommit.size()), s);
+        else if (startsWith(n, kRtt))
+          addHistogramSample(&rtt_[std::string(s.label("To"))], n.substr(kRtt.size()), s);
+        else if (n == "etcd_network_peer_sent_failures_total")
+          sent_failures_[std::string(s.label("To"))] = asCount(s.value);
+      },
+      lines_ + 1);
+  lines_ += res.lines;
+  errors_ += res.errors;
+  if (first_error_.empty()) first_error_ = res.first_error;
+}
+
+std::optional<std::string> EtcdMetricsReader::finish(EtcdMetrics* out) {
+  if (!carry_.empty()) parse(carry_);  // a last line without a newline
+  m_.set_bytes(static_cast<uint32_t>(bytes_));
+  m_.set_parse_errors(static_cast<uint32_t>(errors_));
+  for (auto& [to, h] : rtt_) {
+    auto* p = m_.add_peer_rtt();
     p->set_to(to);
     *p->mutable_rtt() = std::move(h);
   }
-  for (const auto& [to, v] : sent_failures) {
-    auto* p = out->add_peer_sent_failures();
+  for (const auto& [to, v] : sent_failures_) {
+    auto* p = m_.add_peer_sent_failures();
     p->set_to(to);
     p->set_value(v);
   }
-  if (etcd_samples == 0)
-    return "no etcd metrics in " + std::to_string(text.size()) + " bytes" +
-           (res.first_error.empty() ? "" : " (" + res.first_error + ")");
-  return std::nullopt;
+  std::optional<std::string> err;
+  if (etcd_samples_ == 0)
+    err = "no etcd metrics in " + std::to_string(bytes_) + " bytes" +
+          (first_error_.empty() ? "" : " (" + first_error_ + ")");
+  out->Swap(&m_);
+  *this = EtcdMetricsReader();
+  return err;
 }
 
 namespace {

@@ -188,38 +188,51 @@ std::optional<uint64_t> parseUint(std::string_view s) {
   return v;
 }
 
+namespace {
+
+// The counters after major, minor and name (kernel docs, iostats.rst): 1 reads, 2 reads merged,
+// 3 sectors read, 4 ms reading, 5 writes, 6 writes merged, 7 sectors written, 8 ms writing,
+// 9 in flight, 10 ms doing I/O, 11 weighted ms, [12-15 discards], [16 flushes, 17 ms flushing].
+std::optional<DiskStats> diskCounters(const std::vector<std::string_view>& f, size_t first) {
+  if (f.size() < first + 11) return std::nullopt;
+  uint64_t v[17] = {};
+  size_t n = std::min<size_t>(f.size() - first, 17);
+  for (size_t i = 0; i < n; ++i) {
+    auto x = parseUint(f[first + i]);
+    if (!x) return std::nullopt;
+    v[i] = *x;
+  }
+  DiskStats d;
+  d.reads = v[0];
+  d.read_sectors = v[2];
+  d.read_ms = v[3];
+  d.writes = v[4];
+  d.write_sectors = v[6];
+  d.write_ms = v[7];
+  d.in_flight = v[8];
+  d.io_ms = v[9];
+  if (n >= 17) {
+    d.flushes = v[15];
+    d.flush_ms = v[16];
+  }
+  return d;
+}
+
+}  // namespace
+
 std::optional<DiskStats> parseDiskstats(std::string_view text, std::string_view device) {
   std::optional<DiskStats> out;
   forEachLine(text, [&](std::string_view line) {
     auto f = fields(line);
     if (f.size() < 14 || f[2] != device) return true;
-    // major minor name, then (kernel docs, iostats.rst): 1 reads, 2 reads merged, 3 sectors read,
-    // 4 ms reading, 5 writes, 6 writes merged, 7 sectors written, 8 ms writing, 9 in flight,
-    // 10 ms doing I/O, 11 weighted ms, [12-15 discards], [16 flushes, 17 ms flushing].
-    uint64_t v[17] = {};
-    size_t n = std::min<size_t>(f.size() - 3, 17);
-    for (size_t i = 0; i < n; ++i) {
-      auto x = parseUint(f[3 + i]);
-      if (!x) return false;  // malformed: stop, report nothing
-      v[i] = *x;
-    }
-    DiskStats d;
-    d.reads = v[0];
-    d.read_sectors = v[2];
-    d.read_ms = v[3];
-    d.writes = v[4];
-    d.write_sectors = v[6];
-    d.write_ms = v[7];
-    d.in_flight = v[8];
-    d.io_ms = v[9];
-    if (n >= 17) {
-      d.flushes = v[15];
-      d.flush_ms = v[16];
-    }
-    out = d;
+    out = diskCounters(f, 3);  // malformed: stop, report nothing
     return false;
   });
   return out;
+}
+
+std::optional<DiskStats> parseBlockStat(std::string_view text) {
+  return diskCounters(fields(trim(text)), 0);
 }
 
 bool parsePressure(std::string_view text, std::optional<PressureLine>* some,
@@ -385,8 +398,10 @@ BlockDevice resolveBlockDevice(const std::string& sysfs_root, unsigned major, un
   if (exists(dir + "/partition")) {
     d.partition = name;
     d.disk = baseName(dirName(dir));
+    d.disk_dir = dirName(dir);
   } else {
     d.disk = name;
+    d.disk_dir = dir;
   }
   if (d.disk.empty())
     d.error = "cannot make sense of " + link + " -> " + std::string(target, static_cast<size_t>(n));
@@ -689,14 +704,15 @@ void HostSampler::sampleDisk(int64_t steady_ms, qw::wire::NodeSample* s) {
           dev_ = resolveBlockDevice(cfg_.sysfs_root, static_cast<unsigned>(*a),
                                     static_cast<unsigned>(*b));
         else
-          dev_ = BlockDevice{"", "", "bad --etcd-data-device " + cfg_.data_device};
+          dev_ = BlockDevice{"", "", "bad --etcd-data-device " + cfg_.data_device, ""};
       } else {
-        dev_ = BlockDevice{cfg_.data_device, "", ""};
+        dev_ = BlockDevice{cfg_.data_device, "", "",
+                           cfg_.sysfs_root + "/class/block/" + cfg_.data_device};
       }
     } else if (!data_dir_.empty()) {
       dev_ = resolveBlockDeviceOfPath(cfg_.sysfs_root, data_dir_);
     } else {
-      dev_ = BlockDevice{"", "", ""};
+      dev_ = BlockDevice{"", "", "", ""};
     }
     prev_disk_.reset();
   }
@@ -710,9 +726,21 @@ void HostSampler::sampleDisk(int64_t steady_ms, qw::wire::NodeSample* s) {
   auto* d = s->mutable_disk();
   d->set_device(dev_.disk);
   d->set_partition(dev_.partition);
-  if (!diskstats_.read(buf_)) {
-    fail(diskstats_.error());
-  } else if (auto cur = parseDiskstats(buf_, dev_.disk)) {
+  if (disk_stat_.path() != dev_.disk_dir + "/stat")
+    disk_stat_ = SysFile(dev_.disk_dir.empty() ? std::string() : dev_.disk_dir + "/stat");
+  // The disk's own stat file; /proc/diskstats when it is missing (old kernels, a fixture tree).
+  std::optional<DiskStats> cur;
+  bool read_failed = false;
+  if (!disk_stat_.path().empty() && disk_stat_.read(buf_)) cur = parseBlockStat(buf_);
+  if (!cur) {
+    if (diskstats_.read(buf_)) {
+      cur = parseDiskstats(buf_, dev_.disk);
+    } else {
+      read_failed = true;
+      fail(diskstats_.error());
+    }
+  }
+  if (cur) {
     d->set_in_flight(static_cast<uint32_t>(cur->in_flight));
     d->set_sectors_written_total(cur->write_sectors);
     if (prev_disk_) {
@@ -739,7 +767,7 @@ void HostSampler::sampleDisk(int64_t steady_ms, qw::wire::NodeSample* s) {
     }
     prev_disk_ = cur;
     prev_disk_ms_ = steady_ms;
-  } else {
+  } else if (!read_failed) {
     fail("disk: no line for " + dev_.disk + " in " + diskstats_.path());
   }
   // Free space moves slowly: statvfs every 10 s, the last answer in between.

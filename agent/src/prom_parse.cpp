@@ -44,7 +44,8 @@ PromParseResult parsePrometheusText(std::string_view text,
 }
 
 PromParseResult parsePrometheusText(std::string_view text, bool (*want)(std::string_view name),
-                                    const std::function<void(const PromSample&)>& on_sample) {
+                                    const std::function<void(const PromSample&)>& on_sample,
+                                    size_t first_line) {
   PromParseResult r;
   PromSample sample;
   std::string scratch;  // unescaped label values of the current line
@@ -52,7 +53,7 @@ PromParseResult parsePrometheusText(std::string_view text, bool (*want)(std::str
     size_t label, offset, length;  // label index -> its value in scratch
   };
   std::vector<Unescaped> unescaped;
-  size_t line_no = 0;
+  size_t line_no = first_line - 1;
   size_t pos = 0;
   auto fail = [&](const char* why) {
     ++r.errors;
@@ -171,6 +172,7 @@ PromParseResult parsePrometheusText(std::string_view text, bool (*want)(std::str
     ++r.samples;
     on_sample(sample);
   }
+  r.lines = line_no - (first_line - 1);
   return r;
 }
 

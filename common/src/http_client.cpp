@@ -87,6 +87,50 @@ net::awaitable<std::vector<tcp::endpoint>> resolveEndpoints(const Url& url,
 
 }  // namespace
 
+namespace {
+
+// One request and its response on an open stream. The string body is kept whole; with
+// req.on_body the body is read through a buffer of req.read_chunk bytes and handed over piece by
+// piece (Beast's buffer_body).
+template <class Stream>
+net::awaitable<void> exchange(Stream& stream, const http::request<http::string_body>& r,
+                              const HttpRequest& req, HttpResult& out, bool& keep_alive,
+                              boost::system::error_code& ec) {
+  co_await http::async_write(stream, r, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return;
+  beast::flat_buffer buf;
+  buf.reserve(req.read_chunk);
+  if (!req.on_body) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(req.body_limit);
+    co_await http::async_read(stream, buf, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    out.status = static_cast<int>(parser.get().result_int());
+    out.body = std::move(parser.get().body());
+    keep_alive = parser.keep_alive();
+    co_return;
+  }
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(req.body_limit);
+  co_await http::async_read_header(stream, buf, parser,
+                                   net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return;
+  out.status = static_cast<int>(parser.get().result_int());
+  std::string piece(req.read_chunk, '\0');
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    co_await http::async_read(stream, buf, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return;
+    size_t n = piece.size() - parser.get().body().size;
+    if (n) req.on_body(std::string_view(piece.data(), n));
+  }
+  keep_alive = parser.keep_alive();
+}
+
+}  // namespace
+
 struct HttpSession::Conn {
   explicit Conn(net::any_io_executor ex) : tcp(ex) {}
   Conn(net::any_io_executor ex, net::ssl::context& ctx)
@@ -165,28 +209,16 @@ net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpReq
         r.prepare_payload();
       }
       conn_->lowest().expires_after(req.timeout);
-      beast::flat_buffer buf;
-      buf.reserve(req.read_chunk);
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(req.body_limit);
-      if (conn_->tls) {
-        co_await http::async_write(*conn_->tls, r, net::redirect_error(net::use_awaitable, ec));
-        if (!ec)
-          co_await http::async_read(*conn_->tls, buf, parser,
-                                    net::redirect_error(net::use_awaitable, ec));
-      } else {
-        co_await http::async_write(conn_->tcp, r, net::redirect_error(net::use_awaitable, ec));
-        if (!ec)
-          co_await http::async_read(conn_->tcp, buf, parser,
-                                    net::redirect_error(net::use_awaitable, ec));
-      }
+      bool keep_alive = false;
+      if (conn_->tls)
+        co_await exchange(*conn_->tls, r, req, out, keep_alive, ec);
+      else
+        co_await exchange(conn_->tcp, r, req, out, keep_alive, ec);
       if (!ec) {
         conn_->used = true;
         conn_->lowest().expires_never();
         out.ok = true;
-        out.status = static_cast<int>(parser.get().result_int());
-        out.body = std::move(parser.get().body());
-        if (!parser.keep_alive()) close();
+        if (!keep_alive) close();
         break;
       }
     }
@@ -194,8 +226,10 @@ net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpReq
     out.error = describeError(ec);
     // Only a reused connection that the server may have closed while idle earns a retry; a
     // timeout is the answer (a hung etcd must not cost two deadlines).
-    bool stale = ec == http::error::end_of_stream || ec == net::error::eof ||
-                 ec == net::error::connection_reset || ec == net::error::broken_pipe;
+    // Never after a response began: a streamed body's pieces are already delivered.
+    bool stale =
+        out.status == 0 && (ec == http::error::end_of_stream || ec == net::error::eof ||
+                            ec == net::error::connection_reset || ec == net::error::broken_pipe);
     if (!(reused && stale)) break;
   }
   out.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(

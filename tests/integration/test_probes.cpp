@@ -1,12 +1,15 @@
 // The agent's etcd probes against a real member: the status call every cycle carries the alarms;
 // the member list and /health are asked on their own interval and at once on a raft change or
 // after etcd was unreachable. Intervals of an hour make the counts exact.
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
 #include "harness.h"
+#include "qw/agent/etcd_metrics.h"
 #include "qw/agent/etcd_sampler.h"
 
 using namespace qw::test;
@@ -124,4 +127,48 @@ TEST_CASE("probes: a NOSPACE alarm comes from the status call, without the alarm
   CHECK(c.s.alarms(0).alarm() == "NOSPACE");
   CHECK(c.s.alarms(0).member_id() == c.s.member_id());
   CHECK(sampler.calls().alarms == 0);
+}
+
+TEST_CASE("probes: /metrics read through a small buffer, in pieces, on one kept-alive connection",
+          "[probes]") {
+  TempDir tmp("qw-probes-stream");
+  EtcdCluster etcd(1, tmp.path());
+  etcd.start();
+  auto url = *qw::parseUrl(etcd.clientUrl(0) + "/metrics");
+  qw::HttpSession session(url, nullptr);
+  for (int round = 0; round < 2; ++round) {
+    INFO("round " << round);
+    qw::agent::EtcdMetricsReader reader;
+    size_t pieces = 0, largest = 0, total = 0;
+    qw::HttpRequest get;
+    get.read_chunk = 1000;
+    get.on_body = [&](std::string_view piece) {
+      ++pieces;
+      largest = std::max(largest, piece.size());
+      total += piece.size();
+      reader.feed(piece);
+    };
+    qw::HttpResult r;
+    auto& ioc = ::ioc();
+    ioc.restart();
+    net::co_spawn(
+        ioc, [&]() -> net::awaitable<void> { r = co_await session.fetch(url.target, get); },
+        net::detached);
+    ioc.run();
+    REQUIRE(r.ok);
+    CHECK(r.status == 200);
+    CHECK(r.body.empty());  // streamed, never held
+    CHECK(largest <= 1000);
+    CHECK(pieces >= total / 1000);
+    CHECK(total > 50000);
+    qw::wire::EtcdMetrics m;
+    REQUIRE_FALSE(reader.finish(&m));
+    CHECK(m.bytes() == total);
+    CHECK(m.has_leader() == 1);
+    CHECK(m.is_leader() == 1);
+    CHECK_FALSE(m.server_version().empty());
+    CHECK(m.wal_fsync().counts_size() > 0);
+    CHECK(m.parse_errors() == 0);
+  }
+  CHECK(session.connects() == 1);
 }

@@ -2,8 +2,10 @@
 // A small HTTP/1.1 client over Boost.Beast: one request per connection, a deadline on the whole
 // exchange, http or https (CA + optional client certificate). Errors are values, never thrown.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -31,6 +33,10 @@ struct HttpRequest {
   // Bytes asked of each read. Beast's default for a fresh buffer is 512, which turned etcd's
   // 150 KB /metrics into ~300 reads and as many epoll waits; a scrape sets 64 KiB.
   size_t read_chunk = 4096;
+  // When set, the body goes here piece by piece as it arrives (at most read_chunk bytes a piece)
+  // and HttpResult::body stays empty: a large body is never held whole. The status is known
+  // before the first piece (a caller checks it in the result afterwards).
+  std::function<void(std::string_view)> on_body;
 };
 
 // TLS client context. ca: file with trusted CA (empty: system store); cert/key: client identity.

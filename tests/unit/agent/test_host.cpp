@@ -197,6 +197,58 @@ TEST_CASE("diskstats and pressure become deltas, and a counter that went down is
   CHECK(e.disk().writes() == 2);
 }
 
+TEST_CASE("the disk's own sysfs stat file is read when present, /proc/diskstats when not") {
+  TreeCopy t("pi4");
+  const std::string stat =
+      "sys/devices/platform/emmc2bus/fe340000.mmc/mmc_host/mmc0/mmc0:aaaa/block/mmcblk0/stat";
+  // The same counters as the fixture's diskstats line for mmcblk0, in sysfs's layout.
+  t.write(stat,
+          "   21634     9403  1683014   118391   402113   398341 16541352  3958812        0  "
+          "2219352  4077203        0        0        0        0    99211    18231\n");
+  CHECK(resolveBlockDevice(t.dir.string() + "/sys", 179, 2).disk_dir ==
+        t.dir.string() +
+            "/sys/devices/platform/emmc2bus/fe340000.mmc/mmc_host/mmc0/mmc0:aaaa/block/mmcblk0");
+  HostSampler h(t.config("179:2"));
+  qw::wire::NodeSample a, b, c;
+  h.sample(0, &a);
+  CHECK(a.disk().sectors_written_total() == 16541352);
+  // Only the stat file moves: the deltas come from it.
+  t.write(stat,
+          "   21644     9403  1683094   118401   402213   398341 16542152  3961812        3  "
+          "2220152  4077203        0        0        0        0    99261    18731\n");
+  h.sample(1000, &b);
+  CHECK(b.disk().reads() == 10);
+  CHECK(b.disk().writes() == 100);
+  CHECK(b.disk().write_bytes() == 800 * 512);
+  CHECK(b.disk().in_flight() == 3);
+  CHECK(b.disk().flushes() == 50);
+  CHECK(b.disk().sectors_written_total() == 16542152);
+  CHECK(h.errors() == 0);
+  // A stat file that does not parse: /proc/diskstats answers (its older counters are a reset).
+  t.write(stat, "garbage\n");
+  h.sample(2000, &c);
+  CHECK(c.disk().sectors_written_total() == 16541352);
+  CHECK(c.disk().counters_reset());
+  CHECK(h.errors() == 0);
+}
+
+TEST_CASE("parsers: sysfs block stat with 11, 15 and 17 counters") {
+  auto old = parseBlockStat("1 0 8 2 3 0 24 5 0 7 7\n");
+  REQUIRE(old);
+  CHECK(old->writes == 3);
+  CHECK(old->write_sectors == 24);
+  CHECK_FALSE(old->flushes);
+  auto full = parseBlockStat("1 0 8 2 3 0 24 5 1 7 7 0 0 0 0 4 9\n");
+  REQUIRE(full);
+  CHECK(full->in_flight == 1);
+  CHECK(full->flushes == 4u);
+  CHECK(full->flush_ms == 9u);
+  CHECK(parseBlockStat("1 0 8 2 3 0 24 5 1 7 7 0 0 0 0\n"));
+  CHECK_FALSE(parseBlockStat("1 2 3\n"));
+  CHECK_FALSE(parseBlockStat("1 0 8 2 x 0 24 5 1 7 7\n"));
+  CHECK_FALSE(parseBlockStat(""));
+}
+
 TEST_CASE("etcd restarted: a new process is found and its start time changes") {
   TreeCopy t("pi4");
   HostSampler h(t.config("179:2"));

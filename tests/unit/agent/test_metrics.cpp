@@ -73,6 +73,43 @@ TEST_CASE("prometheus text: a name filter skips other lines unparsed") {
   CHECK(seen == std::vector<std::string>{"keep_a", "keep_d"});
 }
 
+TEST_CASE("etcd metrics: fed in pieces cut anywhere, the reader gives what the whole text gives") {
+  for (const char* f : {"etcd-3.4.23/metrics_m1.txt", "etcd-3.5.16/metrics_m1.txt"}) {
+    auto text = fixture(f);
+    qw::wire::EtcdMetrics whole;
+    REQUIRE_FALSE(extractEtcdMetrics(text, &whole));
+    qw::agent::EtcdMetricsReader reader;  // reused: finish() readies it for the next body
+    for (size_t piece : {size_t{1}, size_t{7}, size_t{100}, size_t{4096}, size_t{32768}}) {
+      INFO(f << " in pieces of " << piece);
+      for (size_t at = 0; at < text.size(); at += piece)
+        reader.feed(std::string_view(text).substr(at, piece));
+      qw::wire::EtcdMetrics pieces;
+      REQUIRE_FALSE(reader.finish(&pieces));
+      CHECK(pieces.SerializeAsString() == whole.SerializeAsString());
+      CHECK(pieces.bytes() == text.size());
+    }
+  }
+  // A last line without a newline still counts; errors name the line in the whole body.
+  qw::agent::EtcdMetricsReader reader;
+  reader.feed("etcd_server_has_leader 1\netcd_server_is_lea");
+  reader.feed("der 0\nbroken{ 1\netcd_server_proposals_pending 4");
+  qw::wire::EtcdMetrics m;
+  REQUIRE_FALSE(reader.finish(&m));
+  CHECK(m.has_leader() == 1);
+  CHECK(m.is_leader() == 0);
+  CHECK(m.proposals_pending() == 4);
+  CHECK(m.parse_errors() == 0);  // "broken" is not a family the agent reads: never parsed
+  reader.feed("etcd_server_has_leader 1\n\netcd_server_is_leader x\n");
+  REQUIRE_FALSE(reader.finish(&m));
+  CHECK(m.parse_errors() == 1);
+  CHECK_FALSE(m.has_is_leader());
+  reader.feed("a 1\n<ht");
+  reader.feed("ml>");
+  auto err = reader.finish(&m);
+  REQUIRE(err);
+  CHECK_THAT(*err, Catch::StartsWith("no etcd metrics in 10 bytes (line 2: "));
+}
+
 TEST_CASE("etcd metrics: every family read is the same with the name filter") {
   // The agent's filter must let through all the lines extractEtcdMetrics uses: compare with
   // what the full parse sees in the real captures.

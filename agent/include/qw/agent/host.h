@@ -50,6 +50,9 @@ struct DiskStats {
 };
 // The line of `device` in /proc/diskstats text; nullopt when absent or malformed.
 std::optional<DiskStats> parseDiskstats(std::string_view text, std::string_view device);
+// A disk's own <sysfs>/block/DISK/stat: the same counters as its /proc/diskstats line, without
+// major, minor and name. nullopt when malformed.
+std::optional<DiskStats> parseBlockStat(std::string_view text);
 
 struct PressureLine {
   double avg10 = 0, avg60 = 0, avg300 = 0;
@@ -93,6 +96,7 @@ struct BlockDevice {
   std::string disk;       // "mmcblk0"
   std::string partition;  // "mmcblk0p2", empty when the path is on the whole disk
   std::string error;      // why it could not be resolved
+  std::string disk_dir;   // the disk's sysfs directory (holds `stat`); empty when unknown
 };
 // Resolves MAJ:MIN through <sysfs>/dev/block/MAJ:MIN: a partition's directory holds a
 // `partition` file and sits inside its disk's directory (mmcblk0p2 -> mmcblk0, sda2 -> sda,
@@ -167,6 +171,9 @@ class HostSampler {
   std::vector<std::string> new_unsupported_;
   std::string buf_;
 
+  // The disk's own sysfs stat file, read instead of /proc/diskstats when present: the kernel
+  // formats one device instead of every one (21 against 44 us a read, cold, on the bench VM).
+  SysFile disk_stat_;
   SysFile diskstats_, loadavg_, meminfo_, psi_io_, psi_cpu_, psi_mem_, throttled_;
   struct Zone {
     std::string type;

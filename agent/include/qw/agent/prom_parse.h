@@ -28,6 +28,7 @@ struct PromParseResult {
   size_t samples = 0;
   size_t errors = 0;        // malformed lines, skipped
   std::string first_error;  // "line N: why"
+  size_t lines = 0;         // lines read (a last line without a newline counts)
 };
 
 PromParseResult parsePrometheusText(std::string_view text,
@@ -35,8 +36,10 @@ PromParseResult parsePrometheusText(std::string_view text,
 // The same, but a line whose metric name `want` rejects is skipped right after its name: its
 // labels and value are neither parsed nor checked. For a caller that needs a few families of a
 // large exposition (the agent reads ~100 of etcd's ~1,500 lines).
+// `first_line` numbers the first line of `text` in errors (a caller feeding a stream in pieces).
 PromParseResult parsePrometheusText(std::string_view text, bool (*want)(std::string_view name),
-                                    const std::function<void(const PromSample&)>& on_sample);
+                                    const std::function<void(const PromSample&)>& on_sample,
+                                    size_t first_line = 1);
 
 // "+Inf", "-Inf", "NaN", "1.5e+06", "32". Returns false when malformed.
 bool parsePromValue(std::string_view s, double* out);
