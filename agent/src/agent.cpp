@@ -329,6 +329,10 @@ int runAgent(const AgentConfig& cfg) {
       },
       net::detached);
 
+  // systemd (Type=notify): READY=1 below; WATCHDOG=1 and STATUS= lines from the sampling loop
+  // (notifier.tick() every cycle), so they cost no wake-ups of their own and a stuck loop stops
+  // pinging; from timers of their own only when WatchdogSec= is too short for the cycle.
+  SystemdNotifier notifier;
   net::co_spawn(
       ioc,
       [&]() -> net::awaitable<void> {
@@ -425,6 +429,7 @@ int runAgent(const AgentConfig& cfg) {
           }
           spool.push(std::move(batch));
           uplink->notify();
+          notifier.tick(std::chrono::steady_clock::now());
           next += cfg.fast_interval;
           auto now = std::chrono::steady_clock::now();
           if (next < now) next = now;  // a slow cycle skips ticks instead of bursting
@@ -437,9 +442,6 @@ int runAgent(const AgentConfig& cfg) {
 
   // SIGTERM/SIGINT: stop sampling, give the aggregator `drain-timeout` to acknowledge what is
   // spooled (a memory spool is lost at exit), then report what this instance produced.
-  // systemd (Type=notify): WATCHDOG=1 from this loop every WatchdogSec/2; READY=1 below.
-  SystemdNotifier notifier;
-  notifier.startWatchdog(ioc.get_executor());
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain(ioc);
   auto drain_deadline = std::chrono::steady_clock::time_point::max();
@@ -467,10 +469,21 @@ int runAgent(const AgentConfig& cfg) {
   log->info("quorumwatch-agent {} node {} cluster {}: etcd {}, aggregator {}", qw::kVersion,
             hello.node_name(), cfg.cluster_name, cfg.etcd_endpoint, cfg.aggregator);
   notifier.ready("sampling etcd " + cfg.etcd_endpoint + ", streaming to " + cfg.aggregator);
-  notifier.periodicStatus(ioc.get_executor(), std::chrono::seconds(5), [&] {
+  auto statusLine = [&] {
     return "sampling " + cfg.etcd_endpoint + "; " + std::to_string(spool.size()) +
            " batches unacknowledged, " + std::to_string(spool.dropped()) + " dropped";
-  });
+  };
+  // A cycle can take up to ~3 probe timeouts beyond fast-interval; the loop is trusted with the
+  // pings when it turns at least 4 times per watchdog interval.
+  auto watchdog = notifier.watchdogInterval();
+  if (watchdog.count() == 0 || cfg.fast_interval * 4 <= watchdog) {
+    notifier.driveFromLoop(std::chrono::seconds(5), statusLine);
+  } else {
+    log->warn("WatchdogSec ({} ms) is short for --fast-interval {} ms: pinging from a timer",
+              watchdog.count() / 1000, cfg.fast_interval.count());
+    notifier.startWatchdog(ioc.get_executor());
+    notifier.periodicStatus(ioc.get_executor(), std::chrono::seconds(5), statusLine);
+  }
   // Shed start-up code and data from the resident set once the steady loop has run a full
   // /metrics cycle, and again now and then (see trim.h).
   net::steady_timer trim(ioc);

@@ -36,15 +36,19 @@ std::optional<json> parseJson(std::string_view body, std::string* err) {
   return j;
 }
 
+std::optional<std::string> gatewayErrorOf(const json& j) {
+  if (!j.contains("error") && !j.contains("message")) return std::nullopt;
+  std::string msg = j.value("message", j.value("error", std::string()));
+  return msg.empty() ? std::string("gateway error") : msg;
+}
+
 }  // namespace
 
 std::optional<std::string> gatewayError(std::string_view body) {
   std::string err;
   auto j = parseJson(body, &err);
   if (!j) return std::nullopt;
-  if (!j->contains("error") && !j->contains("message")) return std::nullopt;
-  std::string msg = j->value("message", j->value("error", std::string()));
-  return msg.empty() ? std::string("gateway error") : msg;
+  return gatewayErrorOf(*j);
 }
 
 std::optional<std::string> parseHealth(std::string_view body, qw::wire::EtcdSample* out) {
@@ -69,7 +73,8 @@ std::optional<std::string> parseStatus(std::string_view body, qw::wire::EtcdSamp
   std::string err;
   auto j = parseJson(body, &err);
   if (!j) return "status: " + err;
-  if (auto ge = gatewayError(body); ge && !j->contains("header")) return "status: " + *ge;
+  if (!j->contains("header"))
+    if (auto ge = gatewayErrorOf(*j)) return "status: " + *ge;
   auto h = j->find("header");
   if (h == j->end() || !h->is_object()) return "status: no header";
   uint64_t v = 0;
@@ -102,7 +107,7 @@ std::optional<std::string> parseMemberList(std::string_view body, qw::wire::Etcd
   if (!j) return "member list: " + err;
   auto ms = j->find("members");
   if (ms == j->end() || !ms->is_array()) {
-    if (auto ge = gatewayError(body)) return "member list: " + *ge;
+    if (auto ge = gatewayErrorOf(*j)) return "member list: " + *ge;
     return "member list: no members";
   }
   out->clear_members();
@@ -130,7 +135,8 @@ std::optional<std::string> parseAlarms(std::string_view body, qw::wire::EtcdSamp
   std::string err;
   auto j = parseJson(body, &err);
   if (!j) return "alarms: " + err;
-  if (auto ge = gatewayError(body); ge && !j->contains("header")) return "alarms: " + *ge;
+  if (!j->contains("header"))
+    if (auto ge = gatewayErrorOf(*j)) return "alarms: " + *ge;
   out->clear_alarms();
   if (auto a = j->find("alarms"); a != j->end() && a->is_array()) {
     for (const auto& al : *a) {

@@ -28,6 +28,9 @@ struct SystemdNotifier::Timers {
   std::chrono::milliseconds status_every{0};
   std::function<std::string()> status_fn;
   bool stopped = false;
+  // driveFromLoop(): when tick() last pinged and sent a status line.
+  bool loop_driven = false;
+  std::chrono::steady_clock::time_point pinged{}, status_at{};
 };
 
 namespace {
@@ -150,6 +153,35 @@ std::chrono::microseconds SystemdNotifier::startWatchdog(net::any_io_executor ex
   armWatchdog(timers_);
   qw::logger("systemd")->info("watchdog: pinging every {} ms", usec / 2000);
   return timers_->watchdog_every;
+}
+
+std::chrono::microseconds SystemdNotifier::watchdogInterval() const {
+  return enabled_ ? std::chrono::microseconds(watchdogUsec()) : std::chrono::microseconds(0);
+}
+
+void SystemdNotifier::driveFromLoop(std::chrono::milliseconds status_every,
+                                    std::function<std::string()> fn) {
+  if (!enabled_) return;
+  timers_->loop_driven = true;
+  timers_->watchdog_every = watchdogInterval();
+  timers_->status_every = status_every;
+  timers_->status_fn = std::move(fn);
+  if (timers_->watchdog_every.count() > 0)
+    qw::logger("systemd")->info("watchdog: pinging from the sampling loop, at least every {} ms",
+                                timers_->watchdog_every.count() / 2000);
+}
+
+void SystemdNotifier::tick(std::chrono::steady_clock::time_point now) {
+  auto& t = *timers_;
+  if (!enabled_ || !t.loop_driven || t.stopped) return;
+  if (t.watchdog_every.count() > 0 && now - t.pinged >= t.watchdog_every / 2) {
+    t.pinged = now;
+    send("WATCHDOG=1");
+  }
+  if (t.status_fn && t.status_every.count() > 0 && now - t.status_at >= t.status_every) {
+    t.status_at = now;
+    status(t.status_fn());
+  }
 }
 
 void SystemdNotifier::periodicStatus(net::any_io_executor ex, std::chrono::milliseconds every,

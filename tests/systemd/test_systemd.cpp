@@ -136,6 +136,8 @@ TEST_CASE("agent: READY=1, STATUS= and periodic WATCHDOG=1 on NOTIFY_SOCKET", "[
     agent.start();
   }
   checkNotifyProtocol(sock, agent.process());
+  // A 1 s cycle cannot carry pings due every 200 ms: they come from a timer.
+  CHECK(agent.process().log().find("pinging from a timer") != std::string::npos);
 }
 
 TEST_CASE("no NOTIFY_SOCKET: the aggregator runs as before and sends nothing", "[systemd]") {
@@ -149,4 +151,23 @@ TEST_CASE("no NOTIFY_SOCKET: the aggregator runs as before and sends nothing", "
   sock.waitFor([] { return false; }, 1s);
   CHECK(sock.messages.empty());
   CHECK(agg.stop() == 0);
+}
+
+TEST_CASE("agent: the sampling loop carries WATCHDOG=1 and STATUS= when it turns often enough",
+          "[systemd]") {
+  TempDir tmp("qw-systemd");
+  NotifySocket sock(tmp.path() + "/notify.sock");
+  qw::test::Aggregator agg(tmp.path());
+  agg.start();
+  std::string etcd = "http://127.0.0.1:" + std::to_string(qw::test::freePort());
+  // A cycle every 100 ms against a 400 ms watchdog: four turns per interval, so no timers.
+  qw::test::Agent agent(tmp.path(), "node-1", etcd, agg.streamUrl(),
+                        {"--drain-timeout", "0s", "--fast-interval", "100ms"});
+  {
+    NotifyEnv env(sock.path(), "400000");
+    agent.start();
+  }
+  checkNotifyProtocol(sock, agent.process());
+  CHECK(agent.process().log().find("pinging from the sampling loop") != std::string::npos);
+  CHECK(agent.process().log().find("pinging from a timer") == std::string::npos);
 }

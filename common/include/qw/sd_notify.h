@@ -37,6 +37,17 @@ class SystemdNotifier {
   void periodicStatus(boost::asio::any_io_executor ex, std::chrono::milliseconds every,
                       std::function<std::string()> fn);
 
+  // The interval systemd asked for (WATCHDOG_USEC for this process), 0 when none.
+  std::chrono::microseconds watchdogInterval() const;
+  // Instead of startWatchdog() and periodicStatus(): the caller's own loop calls tick() every
+  // turn, and WATCHDOG=1 (once half the interval has passed since the last ping) and STATUS=fn()
+  // (every `status_every`, when changed) ride on it. No timers, so no wake-ups of their own: for
+  // the agent, whose sampling cycle turns every second anyway. The caller checks that its loop
+  // turns often enough (at most a quarter of watchdogInterval()); a loop that stops turning stops
+  // pinging, and systemd restarts the service.
+  void driveFromLoop(std::chrono::milliseconds status_every, std::function<std::string()> fn);
+  void tick(std::chrono::steady_clock::time_point now);
+
   struct Timers;  // implementation detail (sd_notify.cpp)
 
  private:
