@@ -5,7 +5,9 @@
 // (bench/probe_floor.cpp): the CPU any agent doing this work pays on this machine. Prints PSS (the
 // target, DESIGN.md section 3), RSS and private memory beside it (medians of one reading a second,
 // and the peak), CPU per second, and the ratios. Not a test.
-//   qw-bench-agent-footprint [--seconds N] [--node-exporter PATH]
+//   qw-bench-agent-footprint [--seconds N] [--node-exporter PATH] [--tls]
+// --tls: etcd with https client URLs and --client-cert-auth, as kubeadm and k3s run it; the agent
+// uses a CA, a client certificate and key. The floor speaks plain http only and is left out.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -145,34 +147,54 @@ class Sink {
 int main(int argc, char** argv) {
   int seconds = 120;
   std::string ne = "/usr/bin/prometheus-node-exporter";
+  bool tls = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
+    if (!std::strcmp(argv[i], "--tls"))
+      tls = true;
+    else if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
       seconds = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--node-exporter") && i + 1 < argc)
       ne = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--seconds N] [--node-exporter PATH]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds N] [--node-exporter PATH] [--tls]\n", argv[0]);
       return 2;
     }
   }
   TempDir tmp("qw-footprint");
   EtcdCluster etcd(1, tmp.path());
+  std::vector<std::string> agent_tls;
+  if (tls) {
+    auto t = makeTestCertificates(tmp.path());
+    etcd.enableTls(t);
+    agent_tls = {"--etcd-cacert", t.ca, "--etcd-cert", t.client_cert, "--etcd-key", t.client_key};
+  }
   etcd.start();
   Aggregator agg(tmp.path());
   int port = agg.start();
   // The agent with its shipped defaults: probes every 1 s, /metrics every 10 s.
-  Process agent({binDir() + "/quorumwatch-agent", "--cluster-name", "bench", "--node-name",
-                 "bench-1", "--etcd-endpoint", etcd.clientUrl(0), "--aggregator", agg.streamUrl()},
-                tmp.path() + "/agent.log");
+  std::vector<std::string> agent_argv{binDir() + "/quorumwatch-agent",
+                                      "--cluster-name",
+                                      "bench",
+                                      "--node-name",
+                                      "bench-1",
+                                      "--etcd-endpoint",
+                                      etcd.clientUrl(0),
+                                      "--aggregator",
+                                      agg.streamUrl()};
+  agent_argv.insert(agent_argv.end(), agent_tls.begin(), agent_tls.end());
+  Process agent(agent_argv, tmp.path() + "/agent.log");
   // The floor: the same calls and reads at the same cadences, in plain system calls.
   Sink sink;
   auto dev = qw::agent::resolveBlockDeviceOfPath("/sys", etcd.dataDir(0));
   std::string etcd_port = etcd.clientUrl(0).substr(etcd.clientUrl(0).rfind(':') + 1);
-  Process floor(
-      {binDir() + "/qw-bench-probe-floor", "--etcd", etcd_port, "--sink",
-       std::to_string(sink.port()), "--etcd-pid", std::to_string(etcd.pid(0)), "--disk-stat",
-       dev.disk_dir.empty() ? "" : dev.disk_dir + "/stat", "--data-dir", etcd.dataDir(0)},
-      tmp.path() + "/floor.log");
+  std::unique_ptr<Process> floor;
+  if (!tls)
+    floor = std::make_unique<Process>(
+        std::vector<std::string>{
+            binDir() + "/qw-bench-probe-floor", "--etcd", etcd_port, "--sink",
+            std::to_string(sink.port()), "--etcd-pid", std::to_string(etcd.pid(0)), "--disk-stat",
+            dev.disk_dir.empty() ? "" : dev.disk_dir + "/stat", "--data-dir", etcd.dataDir(0)},
+        tmp.path() + "/floor.log");
   bool have_ne = ::access(ne.c_str(), X_OK) == 0;
   std::unique_ptr<Process> exporter;
   int ne_port = port + 1;
@@ -210,9 +232,11 @@ int main(int argc, char** argv) {
     ne_ioc.run();
   };
   std::printf(
-      "footprint: warming up 20 s, then measuring %d s (agent: 1 s probes, 10 s /metrics; "
+      "footprint: warming up 20 s, then measuring %d s (etcd over %s; agent: 1 s probes, 10 s "
+      "/metrics; "
       "node_exporter %s, scraped every 1 s)\n",
-      seconds, exporter ? "running" : "not available");
+      seconds, tls ? "https with client certificates" : "http",
+      exporter ? "running" : "not available");
   std::fflush(stdout);
   // The agent sheds its start-up pages 15 s in (agent/src/trim.cpp): measure after that.
   for (int i = 0; i < 20; ++i) {
@@ -220,7 +244,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(1s);
   }
   double a0 = cpuSeconds(agent.pid()), n0 = exporter ? cpuSeconds(exporter->pid()) : 0;
-  double f0 = cpuSeconds(floor.pid());
+  double f0 = floor ? cpuSeconds(floor->pid()) : 0;
   auto t0 = std::chrono::steady_clock::now();
   // One memory reading a second: the median is the steady state (a reading taken during a
   // /metrics scrape holds its ~150 KB body), the peak is printed beside it.
@@ -233,8 +257,8 @@ int main(int argc, char** argv) {
   }
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double a_cpu = (cpuSeconds(agent.pid()) - a0) / wall;
-  double f_cpu = (cpuSeconds(floor.pid()) - f0) / wall;
-  bool floor_ran = floor.running();
+  double f_cpu = floor ? (cpuSeconds(floor->pid()) - f0) / wall : 0;
+  bool floor_ran = floor && floor->running();
   Mem a_end = median(a_mem), a_peak = peak(a_mem);
   auto nodes = getJson(port, "/api/v1/nodes/bench-1");
   bool streamed = nodes && nodes->value("last_seq", 0.0) >= seconds;
@@ -250,8 +274,10 @@ int main(int argc, char** argv) {
         "floor (the agent's calls and reads in plain system calls): CPU %.3f ms per "
         "second; the agent spends %.2fx that\n",
         f_cpu * 1000, a_cpu / f_cpu);
+  else if (floor)
+    std::printf("floor: qw-bench-probe-floor stopped early (%s)\n", floor->logPath().c_str());
   else
-    std::printf("floor: qw-bench-probe-floor stopped early (%s)\n", floor.logPath().c_str());
+    std::printf("floor: not run (it speaks plain http; etcd is on https here)\n");
   if (exporter) {
     double n_cpu = (cpuSeconds(exporter->pid()) - n0) / wall;
     Mem n_end = median(n_mem);
@@ -271,7 +297,7 @@ int main(int argc, char** argv) {
           "gets below it here)\n",
           f_cpu / n_cpu);
   }
-  floor.stop();
+  if (floor) floor->stop();
   agent.stop();
   return 0;
 }
