@@ -2,6 +2,15 @@
 find_package(Threads REQUIRED)
 find_package(Boost 1.74 REQUIRED)
 find_package(OpenSSL REQUIRED)
+# mbedTLS 2.28 (libmbedtls-dev, no CMake or pkg-config files on Debian 12): the TLS client of the
+# agent and the CLI (common/include/qw/tls_client.h says why not OpenSSL there).
+find_path(QW_MBEDTLS_INCLUDE mbedtls/ssl.h REQUIRED)
+find_library(QW_MBEDTLS_LIB mbedtls REQUIRED)
+find_library(QW_MBEDX509_LIB mbedx509 REQUIRED)
+find_library(QW_MBEDCRYPTO_LIB mbedcrypto REQUIRED)
+add_library(qw_mbedtls INTERFACE)
+target_include_directories(qw_mbedtls SYSTEM INTERFACE ${QW_MBEDTLS_INCLUDE})
+target_link_libraries(qw_mbedtls INTERFACE ${QW_MBEDTLS_LIB} ${QW_MBEDX509_LIB} ${QW_MBEDCRYPTO_LIB})
 find_package(SQLite3 REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(fmt REQUIRED)

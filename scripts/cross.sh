@@ -51,8 +51,8 @@ fi
 # pkg-config files the build uses; the second line is what libsystemd.so and libssl.so need at
 # link time. Catch2 comes from the build machine (Debian's catch2 is amd64-only; only its header
 # and Catch.cmake are used).
-PKGS=(libssl-dev libssl3 libsqlite3-dev libsqlite3-0 libsystemd-dev libsystemd0 libprotobuf-dev
-      libprotobuf32 libprotobuf-lite32 zlib1g-dev zlib1g libboost1.74-dev libspdlog-dev
+PKGS=(libssl-dev libssl3 libmbedtls-dev libmbedtls14 libmbedx509-1 libmbedcrypto7 libsqlite3-dev
+      libsqlite3-0 libsystemd-dev libsystemd0 libprotobuf-dev libprotobuf32 libprotobuf-lite32 zlib1g-dev zlib1g libboost1.74-dev libspdlog-dev
       libspdlog1.10 libfmt-dev libfmt9 nlohmann-json3-dev
       libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1)
 cache=${QW_CACHE_DIR:-$HOME/.cache/quorumwatch}

@@ -195,7 +195,7 @@ int runAgent(const AgentConfig& cfg) {
   auto log = qw::logger("agent");
   if (auto p = applyPriorities(cfg); !p.empty()) log->info("{}", p);
   std::string token;
-  std::shared_ptr<net::ssl::context> etcd_tls, agg_tls;
+  std::shared_ptr<TlsClientContext> etcd_tls, agg_tls;
   try {
     if (!cfg.token_file.empty()) token = readTokenFile(cfg.token_file);
     if (parseUrl(cfg.etcd_endpoint)->tls())

@@ -4,12 +4,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
@@ -66,8 +63,8 @@ net::awaitable<void> Uplink::run() {
     std::string error;
     try {
       if (cfg_.url.tls()) {
-        auto ws = std::make_shared<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>(
-            ex_, *cfg_.tls);
+        auto ws = std::make_shared<websocket::stream<TlsStream>>(beast::tcp_stream(ex_), cfg_.tls,
+                                                                 cfg_.url.host);
         co_await session(ws);
       } else {
         auto ws = std::make_shared<websocket::stream<beast::tcp_stream>>(ex_);
@@ -99,9 +96,9 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
   lowest.expires_after(cfg_.connect_timeout);
   co_await lowest.async_connect(endpoints, net::use_awaitable);
   if constexpr (!std::is_same_v<WsStream, websocket::stream<beast::tcp_stream>>) {
-    if (!SSL_set_tlsext_host_name(ws->next_layer().native_handle(), cfg_.url.host.c_str()))
-      throw std::runtime_error("cannot set TLS SNI");
-    co_await ws->next_layer().async_handshake(net::ssl::stream_base::client, net::use_awaitable);
+    boost::system::error_code ec;
+    co_await ws->next_layer().handshake(ec);
+    if (ec) throw boost::system::system_error(ec);
   }
   lowest.expires_never();
   websocket::stream_base::timeout to{};

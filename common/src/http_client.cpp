@@ -9,12 +9,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 
 namespace qw {
 
@@ -29,33 +27,8 @@ std::string describeError(const boost::system::error_code& ec) {
   if (ec == net::error::connection_reset) return "connection reset";
   if (ec == http::error::end_of_stream || ec == net::error::eof) return "connection closed";
   if (ec == net::error::host_not_found) return "host not found";
+  if (ec.category() == tlsCategory()) return "TLS: " + ec.message();
   return ec.message();
-}
-
-std::shared_ptr<net::ssl::context> makeClientTls(const std::string& ca, const std::string& cert,
-                                                 const std::string& key) {
-  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
-  boost::system::error_code ec;
-  ctx->set_verify_mode(net::ssl::verify_peer, ec);
-  // A connection idle between requests (the agent's, most of every second) gives its ~34 KB of
-  // TLS record buffers back instead of holding them.
-  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
-  // Load only the configured CA: the system store costs ~1.3 MB private memory (DESIGN.md s3).
-  if (!ca.empty()) {
-    ctx->load_verify_file(ca, ec);
-    if (ec) throw std::runtime_error("cannot load CA file '" + ca + "': " + ec.message());
-  } else {
-    ctx->set_default_verify_paths(ec);
-  }
-  if (!cert.empty() || !key.empty()) {
-    if (cert.empty() || key.empty())
-      throw std::runtime_error("a client certificate needs both a certificate and a key file");
-    ctx->use_certificate_chain_file(cert, ec);
-    if (ec) throw std::runtime_error("cannot load certificate '" + cert + "': " + ec.message());
-    ctx->use_private_key_file(key, net::ssl::context::pem, ec);
-    if (ec) throw std::runtime_error("cannot load key '" + key + "': " + ec.message());
-  }
-  return ctx;
 }
 
 namespace {
@@ -136,15 +109,15 @@ net::awaitable<void> exchange(Stream& stream, const http::request<http::string_b
 
 struct HttpSession::Conn {
   explicit Conn(net::any_io_executor ex) : tcp(ex) {}
-  Conn(net::any_io_executor ex, net::ssl::context& ctx)
-      : tcp(ex), tls(std::in_place, beast::tcp_stream(ex), ctx) {}
-  beast::tcp_stream tcp;                                    // plain http
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;  // https
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : tcp; }
+  Conn(net::any_io_executor ex, std::shared_ptr<TlsClientContext> ctx, const std::string& host)
+      : tcp(ex), tls(std::in_place, beast::tcp_stream(ex), std::move(ctx), host) {}
+  beast::tcp_stream tcp;         // plain http
+  std::optional<TlsStream> tls;  // https
+  beast::tcp_stream& lowest() { return tls ? tls->next_layer() : tcp; }
   bool used = false;
 };
 
-HttpSession::HttpSession(Url url, std::shared_ptr<net::ssl::context> tls)
+HttpSession::HttpSession(Url url, std::shared_ptr<TlsClientContext> tls)
     : url_(std::move(url)), tls_(std::move(tls)) {}
 
 HttpSession::~HttpSession() = default;
@@ -167,8 +140,11 @@ net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
       ec = net::error::operation_not_supported;
       co_return;
     }
-    conn_ = std::make_unique<Conn>(ex, *tls_);
-    if (!SSL_set_tlsext_host_name(conn_->tls->native_handle(), url_.host.c_str())) {
+    try {
+      conn_ = std::make_unique<Conn>(ex, tls_, url_.host);
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception&) {
       ec = net::error::invalid_argument;
       co_return;
     }
@@ -178,9 +154,7 @@ net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
   auto& lowest = conn_->lowest();
   lowest.expires_after(timeout);
   co_await lowest.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
-  if (!ec && conn_->tls)
-    co_await conn_->tls->async_handshake(net::ssl::stream_base::client,
-                                         net::redirect_error(net::use_awaitable, ec));
+  if (!ec && conn_->tls) co_await conn_->tls->handshake(ec);
   if (!ec) {
     ++connects_;
     lowest.socket().set_option(tcp::no_delay(true), ec);
@@ -242,21 +216,29 @@ net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpReq
 }
 
 net::awaitable<HttpResult> httpFetch(const Url& url, const std::string& target, HttpRequest req,
-                                     std::shared_ptr<net::ssl::context> tls) {
+                                     std::shared_ptr<TlsClientContext> tls) {
   // One request on a session of its own, closed when it goes out of scope.
   HttpSession session(url, std::move(tls));
   co_return co_await session.fetch(target, std::move(req));
 }
 
 HttpResult httpFetchSync(const std::string& url_text, HttpRequest req,
-                         std::shared_ptr<net::ssl::context> tls) {
+                         std::shared_ptr<TlsClientContext> tls) {
   auto url = parseUrl(url_text);
   if (!url) {
     HttpResult r;
     r.error = "malformed URL '" + url_text + "'";
     return r;
   }
-  if (url->tls() && !tls) tls = makeClientTls("", "", "");
+  if (url->tls() && !tls) {
+    try {
+      tls = makeClientTls("", "", "");
+    } catch (const std::exception& e) {
+      HttpResult r;
+      r.error = e.what();
+      return r;
+    }
+  }
   net::io_context ioc;
   HttpResult result;
   net::co_spawn(

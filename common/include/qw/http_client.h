@@ -9,8 +9,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
 
+#include "qw/tls_client.h"
 #include "qw/url.h"
 
 namespace qw {
@@ -39,16 +39,10 @@ struct HttpRequest {
   std::function<void(std::string_view)> on_body;
 };
 
-// TLS client context. ca: file with trusted CA (empty: system store); cert/key: client identity.
-// Throws std::runtime_error with a readable message (start-up only).
-std::shared_ptr<boost::asio::ssl::context> makeClientTls(const std::string& ca,
-                                                         const std::string& cert,
-                                                         const std::string& key);
-
 // Asynchronous request; `tls` may be null for http URLs.
 boost::asio::awaitable<HttpResult> httpFetch(const Url& url, const std::string& target,
                                              HttpRequest req,
-                                             std::shared_ptr<boost::asio::ssl::context> tls);
+                                             std::shared_ptr<TlsClientContext> tls);
 
 // A kept-alive connection to one endpoint, for a caller that polls it (the agent's probes every
 // second): one TCP connect (and TLS handshake) instead of one per request, and no resolver for IP
@@ -56,7 +50,7 @@ boost::asio::awaitable<HttpResult> httpFetch(const Url& url, const std::string& 
 // retried once on a fresh one. Not for concurrent use: one request at a time.
 class HttpSession {
  public:
-  HttpSession(Url url, std::shared_ptr<boost::asio::ssl::context> tls);
+  HttpSession(Url url, std::shared_ptr<TlsClientContext> tls);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -69,14 +63,14 @@ class HttpSession {
   boost::asio::awaitable<void> connect(std::chrono::milliseconds timeout,
                                        boost::system::error_code& ec);
   Url url_;
-  std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::shared_ptr<TlsClientContext> tls_;
   std::unique_ptr<Conn> conn_;
   uint64_t connects_ = 0;
 };
 
 // Blocking convenience wrapper (CLI, tests): runs its own io_context.
 HttpResult httpFetchSync(const std::string& url, HttpRequest req = {},
-                         std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+                         std::shared_ptr<TlsClientContext> tls = nullptr);
 
 // Human-readable transport error ("connection refused", "timeout").
 std::string describeError(const boost::system::error_code& ec);

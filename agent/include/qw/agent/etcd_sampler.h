@@ -19,17 +19,17 @@
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ssl/context.hpp>
 
 #include "qw/http_client.h"
+#include "qw/tls_client.h"
 #include "qw/url.h"
 #include "sample.pb.h"
 
 namespace qw::agent {
 
 struct EtcdSamplerConfig {
-  Url endpoint;                                    // client URL, e.g. http://127.0.0.1:2379
-  std::shared_ptr<boost::asio::ssl::context> tls;  // for https endpoints
+  Url endpoint;                           // client URL, e.g. http://127.0.0.1:2379
+  std::shared_ptr<TlsClientContext> tls;  // for https endpoints
   std::chrono::milliseconds timeout{800};
   std::chrono::milliseconds members_interval{5000};
   std::chrono::milliseconds health_interval{5000};

@@ -7,11 +7,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "qw/agent/backoff.h"
 #include "qw/agent/spool.h"
+#include "qw/tls_client.h"
 #include "qw/url.h"
 #include "wire.pb.h"
 
@@ -20,7 +20,7 @@ namespace qw::agent {
 struct UplinkConfig {
   Url url;
   std::string token;  // bearer token, empty for none
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::shared_ptr<TlsClientContext> tls;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds idle_timeout{30000};  // pings at half of it
   std::chrono::milliseconds backoff_base{500};
