@@ -7,7 +7,7 @@
 // and the peak), CPU per second, and the ratios. Not a test.
 //   qw-bench-agent-footprint [--seconds N] [--node-exporter PATH] [--tls]
 // --tls: etcd with https client URLs and --client-cert-auth, as kubeadm and k3s run it; the agent
-// uses a CA, a client certificate and key. The floor speaks plain http only and is left out.
+// uses a CA, a client certificate and key; so does the floor, through mbedTLS's record layer.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -187,14 +187,21 @@ int main(int argc, char** argv) {
   Sink sink;
   auto dev = qw::agent::resolveBlockDeviceOfPath("/sys", etcd.dataDir(0));
   std::string etcd_port = etcd.clientUrl(0).substr(etcd.clientUrl(0).rfind(':') + 1);
-  std::unique_ptr<Process> floor;
-  if (!tls)
-    floor = std::make_unique<Process>(
-        std::vector<std::string>{
-            binDir() + "/qw-bench-probe-floor", "--etcd", etcd_port, "--sink",
-            std::to_string(sink.port()), "--etcd-pid", std::to_string(etcd.pid(0)), "--disk-stat",
-            dev.disk_dir.empty() ? "" : dev.disk_dir + "/stat", "--data-dir", etcd.dataDir(0)},
-        tmp.path() + "/floor.log");
+  std::vector<std::string> floor_argv{binDir() + "/qw-bench-probe-floor",
+                                      "--etcd",
+                                      etcd_port,
+                                      "--sink",
+                                      std::to_string(sink.port()),
+                                      "--etcd-pid",
+                                      std::to_string(etcd.pid(0)),
+                                      "--disk-stat",
+                                      dev.disk_dir.empty() ? "" : dev.disk_dir + "/stat",
+                                      "--data-dir",
+                                      etcd.dataDir(0)};
+  // The same files under the floor's names (--cacert, --cert, --key).
+  for (size_t i = 0; i + 1 < agent_tls.size(); i += 2)
+    floor_argv.insert(floor_argv.end(), {"--" + agent_tls[i].substr(7), agent_tls[i + 1]});
+  auto floor = std::make_unique<Process>(floor_argv, tmp.path() + "/floor.log");
   bool have_ne = ::access(ne.c_str(), X_OK) == 0;
   std::unique_ptr<Process> exporter;
   int ne_port = port + 1;
@@ -271,13 +278,11 @@ int main(int argc, char** argv) {
               a_cpu * 100, wall, streamed ? "streamed every sample" : "WARNING: samples missing");
   if (floor_ran)
     std::printf(
-        "floor (the agent's calls and reads in plain system calls): CPU %.3f ms per "
+        "floor (the agent's calls and reads in plain system calls%s): CPU %.3f ms per "
         "second; the agent spends %.2fx that\n",
-        f_cpu * 1000, a_cpu / f_cpu);
-  else if (floor)
-    std::printf("floor: qw-bench-probe-floor stopped early (%s)\n", floor->logPath().c_str());
+        tls ? ", TLS records by mbedTLS" : "", f_cpu * 1000, a_cpu / f_cpu);
   else
-    std::printf("floor: not run (it speaks plain http; etcd is on https here)\n");
+    std::printf("floor: qw-bench-probe-floor stopped early (%s)\n", floor->logPath().c_str());
   if (exporter) {
     double n_cpu = (cpuSeconds(exporter->pid()) - n0) / wall;
     Mem n_end = median(n_mem);
