@@ -142,9 +142,7 @@ net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
     }
     try {
       conn_ = std::make_unique<Conn>(ex, tls_, url_.host);
-    } catch (const std::bad_alloc&) {
-      throw;
-    } catch (const std::exception&) {
+    } catch (const std::runtime_error&) {  // the TLS session could not be set up
       ec = net::error::invalid_argument;
       co_return;
     }

@@ -70,8 +70,6 @@ class TlsEngine {
   Step write(const void* data, size_t size, size_t& n, boost::system::error_code& ec);
   bool hasOutput() const { return !out_.empty(); }
   std::vector<unsigned char> takeOutput();
-  // Drops output the read side produced (an alert after a fatal error; see tls_client.cpp).
-  void dropOutput() { out_.clear(); }
   boost::asio::mutable_buffer inputSpace();
   void commitInput(size_t n) { in_end_ += n; }
 
