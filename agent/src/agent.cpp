@@ -27,6 +27,7 @@
 #include "qw/agent/uplink.h"
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
+#include "qw/ids.h"
 #include "qw/log.h"
 #include "qw/sd_notify.h"
 #include "qw/time_util.h"
@@ -127,6 +128,10 @@ void registerOptions(Options& o, AgentConfig* c) {
   o.addDuration("drain-timeout",
                 "On SIGTERM, wait this long for the aggregator to acknowledge what is spooled.",
                 &c->drain_timeout, 0ms, 10min);
+  o.addFlag("assume-clock-unsynced",
+            "Report the wall clock as unsynchronised whatever adjtimex says (for tests of the "
+            "aggregator's monotonic placement; normally adjtimex decides).",
+            &c->assume_clock_unsynced);
   o.addString("log-level", "trace, debug, info, warn or error.", &c->log_level);
   o.addFlag("print-config", "Print the resolved configuration and exit.", &c->print_config);
 }
@@ -234,6 +239,7 @@ int runAgent(const AgentConfig& cfg) {
     while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
     hello.set_boot_id(id);
   }
+  const uint64_t boot_key = qw::bootKey(hello.boot_id());
   hello.set_failure_domain(cfg.failure_domain);
   hello.set_etcd_flavor(cfg.etcd_flavor == "auto" ? "etcd" : cfg.etcd_flavor);
   hello.set_protocol_version(1);
@@ -345,7 +351,8 @@ int runAgent(const AgentConfig& cfg) {
           auto* s = batch.add_samples();
           s->set_cycle(++cycle);
           s->set_ts_unix_ms(clock.wallMs());
-          s->set_clock_synced(clockSynced());
+          s->set_mono_ms(qw::bootTimeMs());
+          s->set_clock_synced(!cfg.assume_clock_unsynced && clockSynced());
           std::string err = co_await etcd.sample(s->mutable_etcd());
           if (!err.empty()) {
             ++etcd_errors;
@@ -427,6 +434,7 @@ int runAgent(const AgentConfig& cfg) {
               log->warn("etcd {} unreachable: {}", cfg.etcd_endpoint, state);
             last_etcd_state = state;
           }
+          batch.set_boot_key(boot_key);
           spool.push(std::move(batch));
           uplink->notify();
           notifier.tick(std::chrono::steady_clock::now());

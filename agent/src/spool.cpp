@@ -176,6 +176,12 @@ void Spool::append(RecordType type, uint64_t seq, const std::string& payload) {
   file_bytes_ += r.size();
 }
 
+void appendSentTime(std::string* frame, int64_t sent_mono_ms) {
+  qw::wire::AgentMessage m;
+  m.mutable_batch()->set_sent_mono_ms(sent_mono_ms);
+  m.AppendToString(frame);
+}
+
 uint64_t Spool::push(qw::wire::Batch batch) {
   uint64_t seq = next_seq_++;
   batch.set_seq(seq);

@@ -11,6 +11,7 @@
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
 #include "qw/log.h"
+#include "qw/time_util.h"
 
 namespace qw::agent {
 
@@ -197,6 +198,7 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
     } else if (const auto* e = spool_.next(sent)) {
       seq = e->seq;
       out = e->frame;  // a copy: the spool may drop this entry while we write
+      appendSentTime(&out, qw::bootTimeMs());
     }
     if (!out.empty()) {
       co_await ws->async_write(net::buffer(out), net::redirect_error(net::use_awaitable, ec));

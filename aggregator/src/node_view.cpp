@@ -83,6 +83,7 @@ void fillNodeSignals(const NodeState& n, qw::api::NodeView* v) {
   v->set_etcd_unit(n.etcd_unit);
   if (n.has_sample) {
     v->set_clock_synced(n.latest.clock_synced());
+    v->set_time_source(n.time_source);
     if (n.latest.has_disk()) fillDisk(n.latest.disk(), v);
     if (n.latest.has_host()) fillHost(n.latest.host(), v);
   }

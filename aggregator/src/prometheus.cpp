@@ -241,6 +241,11 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
   w.family("quorumwatch_ingest_points_total", "counter",
            "Series points (gauge values and histogram deltas) committed.");
   w.sample("quorumwatch_ingest_points_total", {}, static_cast<double>(self.points_stored));
+  w.family("quorumwatch_ingest_points_conflicts_total", "counter",
+           "Series points not stored exactly where their sample was placed: moved to a free "
+           "millisecond or refused as already stored (each logged).");
+  w.sample("quorumwatch_ingest_points_conflicts_total", {},
+           static_cast<double>(self.points_conflicts));
   w.family("quorumwatch_db_full_errors_total", "counter",
            "Commits refused because the database or its disk is full (agents keep their spool).");
   w.sample("quorumwatch_db_full_errors_total", {}, static_cast<double>(self.db_full_errors));

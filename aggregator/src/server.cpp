@@ -19,10 +19,12 @@
 #include "qw/aggregator/json.h"
 #include "qw/aggregator/node_view.h"
 #include "qw/aggregator/page.h"
+#include "qw/aggregator/placement.h"
 #include "qw/aggregator/quantile.h"
 #include "qw/aggregator/series.h"
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
+#include "qw/ids.h"
 #include "qw/log.h"
 #include "qw/options.h"
 #include "qw/token.h"
@@ -145,6 +147,8 @@ class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn>
 
  protected:
   qw::wire::Hello hello_;
+  uint64_t boot_key_ = 0;   // qw::bootKey(hello_.boot_id())
+  BootClockOffset offset_;  // this session's agent boot clock against our wall clock
   std::string instance_;
 };
 
@@ -203,6 +207,7 @@ class AgentConnImpl final : public Server::AgentConn {
         }
         hello_ = m.hello();
         instance_ = hello_.instance_id();
+        boot_key_ = qw::bootKey(hello_.boot_id());
         srv_->onHello(shared_from_this());
         if (closed_) break;
       } else if (m.has_flush()) {
@@ -219,8 +224,12 @@ class AgentConnImpl final : public Server::AgentConn {
         }
         // The batch made last before the Hello is at most one interval old: live too.
         bool live = m.batch().seq() + 1 >= hello_.next_seq();
+        int64_t recv = srv_->clock_.wallMs();
+        int64_t place_recv = m.batch().has_sent_mono_ms()
+                                 ? offset_.placementRecv(recv, m.batch().sent_mono_ms())
+                                 : 0;
         srv_->enqueue({weak_from_this(), instance_, hello_.node_name(),
-                       std::move(*m.mutable_batch()), srv_->clock_.wallMs(), live});
+                       std::move(*m.mutable_batch()), recv, live, boot_key_, place_recv});
       } else {
         fail("protocol", "empty AgentMessage");
         break;
@@ -778,6 +787,7 @@ SelfStats Server::stats() {
   SelfStats self = counters_;
   self.connected_agents = agents_;
   self.points_stored = store_.pointsStored();
+  self.points_conflicts = store_.pointsConflicts();
   self.events_stored = store_.eventsStored();
   self.rows_pruned = store_.rowsPruned();
   self.db_size_bytes = static_cast<uint64_t>(store_.dbSizeBytes());
@@ -813,7 +823,11 @@ void Server::flush() {
   batch.swap(pending_);
   std::vector<Store::Item> items;
   items.reserve(batch.size());
-  for (auto& p : batch) items.push_back({p.instance_id, p.node, &p.batch, p.recv_wall_ms, false});
+  for (auto& p : batch) {
+    items.push_back({p.instance_id, p.node, &p.batch, p.recv_wall_ms, false});
+    items.back().boot_key = p.boot_key;
+    items.back().place_recv_ms = p.place_recv_ms;
+  }
   if (auto err = store_.commit(items, &deriver_)) {
     ++counters_.commit_errors;
     bool full = store_.lastErrorCode() == SQLITE_FULL;
@@ -845,9 +859,11 @@ void Server::flush() {
       n.dropped = p.batch.dropped_total();
       // A replayed backlog is history (stored above); only live samples are the node's state,
       // or an old sample would look fresh because it arrived just now.
-      if (p.live)
+      if (p.live) {
         for (const auto& s : p.batch.samples())
           members_changed |= hub_.applySample(p.node, s, p.recv_wall_ms, steady);
+        if (p.batch.samples_size() > 0) n.time_source = timeSourceName(items[i].time_source);
+      }
     } else {
       ++counters_.batches_duplicate;
     }

@@ -7,7 +7,9 @@
 #include <unordered_map>
 #include <variant>
 
+#include "qw/aggregator/placement.h"
 #include "qw/aggregator/quantile.h"
+#include "qw/log.h"
 
 namespace qw::aggregator {
 
@@ -73,6 +75,13 @@ CREATE TABLE events(
 );
 CREATE INDEX events_by_ts ON events(ts_ms);
 ALTER TABLE nodes ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
+)sql",
+    // 3: where each sample sits on the history's time axis (placement.h). One sample per node
+    // and millisecond: a placement that would collide is moved and counted (Store::commit).
+    // Rows stored before this version have none (NULL never collides).
+    R"sql(
+ALTER TABLE samples ADD COLUMN ts_ms INTEGER;
+CREATE UNIQUE INDEX samples_by_ts ON samples(node, ts_ms);
 )sql",
 };
 
@@ -144,8 +153,8 @@ Store::Store(const Options& opts) : opts_(opts) {
       "INSERT OR IGNORE INTO batches(instance_id, seq, node, recv_ms, n_samples, dropped_total, "
       "backlog) VALUES(?,?,?,?,?,?,?)");
   ins_sample_ = prepare(
-      "INSERT OR IGNORE INTO samples(node, recv_ms, instance_id, seq, idx, agent_ms, clock_synced, "
-      "payload) VALUES(?,?,?,?,?,?,?,?)");
+      "INSERT INTO samples(node, recv_ms, instance_id, seq, idx, agent_ms, clock_synced, "
+      "payload, ts_ms) VALUES(?,?,?,?,?,?,?,?,?)");
   upd_cursor_ = prepare(
       "UPDATE ingest_cursors SET last_seq = max(last_seq, ?), updated_ms = ? WHERE instance_id = "
       "?");
@@ -155,8 +164,9 @@ Store::Store(const Options& opts) : opts_(opts) {
       "WHERE name = ?");
   sel_series_ = prepare("SELECT id FROM series WHERE node = ? AND metric = ?");
   ins_series_ = prepare("INSERT INTO series(node, metric) VALUES(?, ?)");
-  ins_point_ = prepare("INSERT OR IGNORE INTO points(series_id, ts_ms, value) VALUES(?,?,?)");
-  ins_hist_ = prepare("INSERT OR IGNORE INTO hist_points(series_id, ts_ms, hist) VALUES(?,?,?)");
+  // No OR IGNORE: a point that collides is counted and logged (commit()), never dropped unseen.
+  ins_point_ = prepare("INSERT INTO points(series_id, ts_ms, value) VALUES(?,?,?)");
+  ins_hist_ = prepare("INSERT INTO hist_points(series_id, ts_ms, hist) VALUES(?,?,?)");
   ups_rollup_ = prepare(
       "INSERT INTO rollups(series_id, minute_ms, n, sum, vmin, vmax, last_ts, last) "
       "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(series_id, minute_ms) DO UPDATE SET "
@@ -332,6 +342,8 @@ struct KeyHash {
 };
 
 constexpr int64_t kMinute = 60'000;
+// How far (ms) a colliding sample may move before it is stored without points.
+constexpr int kMaxPlacementMoves = 1000;
 
 int64_t floorTo(int64_t ts, int64_t step) {
   int64_t r = ts % step;
@@ -365,7 +377,8 @@ std::optional<std::string> Store::commit(std::vector<Item>& items, EventDeriver*
   std::vector<GaugePoint> gauges;
   std::vector<HistPoint> hists;
   std::vector<Event> events;
-  uint64_t points = 0;
+  uint64_t points = 0, conflicts = 0;
+  std::optional<std::string> first_conflict;
   std::string payload;
   auto sid = [&](const std::string& node, int metric) -> int64_t {
     int64_t id = seriesId(node, metric);
@@ -392,15 +405,23 @@ std::optional<std::string> Store::commit(std::vector<Item>& items, EventDeriver*
     it.stored = sqlite3_changes(db_) == 1;
     if (!it.stored) continue;  // already stored: idempotent on (instance, seq)
     uint64_t member = 0;
-    int64_t newest_agent_ms = 0;
-    for (const auto& smp : b.samples())
-      newest_agent_ms = std::max(newest_agent_ms, smp.ts_unix_ms());
+    const auto placed =
+        placeBatch(b, it.place_recv_ms ? it.place_recv_ms : it.recv_ms, it.boot_key);
     for (int i = 0; i < b.samples_size(); ++i) {
       const auto& s = b.samples(i);
       if (s.etcd().reachable()) member = s.etcd().member_id();
       payload.clear();
       s.SerializeToString(&payload);
-      {
+      const Placement& at = placed[static_cast<size_t>(i)];
+      it.time_source = at.source;
+      gauges.clear();
+      hists.clear();
+      extractPoints(s, &gauges, &hists);
+      const uint64_t sample_points = gauges.size() + hists.size();
+      // One sample per node and millisecond (the samples_by_ts index): a placement that is taken
+      // moves to the next free millisecond, and its points are counted as conflicts.
+      // The raw sample at `ts` (nullopt: NULL); returns sqlite3_step's result.
+      auto insertSample = [&](std::optional<int64_t> ts) {
         Reset r{ins_sample_};
         bindText(ins_sample_, 1, it.node);
         sqlite3_bind_int64(ins_sample_, 2, it.recv_ms);
@@ -411,16 +432,42 @@ std::optional<std::string> Store::commit(std::vector<Item>& items, EventDeriver*
         sqlite3_bind_int(ins_sample_, 7, s.clock_synced() ? 1 : 0);
         sqlite3_bind_blob(ins_sample_, 8, payload.data(), static_cast<int>(payload.size()),
                           SQLITE_STATIC);
-        if (sqlite3_step(ins_sample_) != SQLITE_DONE) return fail("insert sample");
+        if (ts)
+          sqlite3_bind_int64(ins_sample_, 9, *ts);
+        else
+          sqlite3_bind_null(ins_sample_, 9);
+        return sqlite3_step(ins_sample_);
+      };
+      int64_t ts = at.ts_ms;
+      bool placed_ok = false;
+      for (int attempt = 0; attempt < kMaxPlacementMoves; ++attempt, ++ts) {
+        if (insertSample(ts) == SQLITE_DONE) {
+          placed_ok = true;
+          break;
+        }
+        if (sqlite3_extended_errcode(db_) != SQLITE_CONSTRAINT_UNIQUE) return fail("insert sample");
       }
-      // The series axis: the agent's clock once synchronised; otherwise the receive time, with
-      // the samples of a replayed batch spread back by the agent's own spacing.
-      int64_t ts = s.clock_synced()
-                       ? s.ts_unix_ms()
-                       : it.recv_ms - std::max<int64_t>(0, newest_agent_ms - s.ts_unix_ms());
-      gauges.clear();
-      hists.clear();
-      extractPoints(s, &gauges, &hists);
+      if (ts != at.ts_ms) {
+        conflicts += sample_points;
+        if (!first_conflict)
+          first_conflict = it.node + " sample at " + std::to_string(at.ts_ms) + " (" +
+                           timeSourceName(at.source) + ") " +
+                           (placed_ok ? "moved by " + std::to_string(ts - at.ts_ms) + " ms"
+                                      : "has no free millisecond: stored without its points");
+      }
+      if (!placed_ok) {
+        // Kept as received (ts_ms NULL), but no points: none can be placed without a collision.
+        if (insertSample(std::nullopt) != SQLITE_DONE) return fail("insert sample");
+        continue;
+      }
+      // A point can still collide with one whose sample row retention removed (samples are kept
+      // a day, points a week): it is refused, counted and logged.
+      auto pointRefused = [&](const char* what) {
+        ++conflicts;
+        if (!first_conflict)
+          first_conflict = it.node + " " + what + " at " + std::to_string(ts) +
+                           " already stored (older than the samples' retention): not stored";
+      };
       for (const auto& g : gauges) {
         int64_t id = sid(it.node, g.metric);
         if (!id) return fail("insert series");
@@ -428,7 +475,12 @@ std::optional<std::string> Store::commit(std::vector<Item>& items, EventDeriver*
         sqlite3_bind_int64(ins_point_, 1, id);
         sqlite3_bind_int64(ins_point_, 2, ts);
         sqlite3_bind_double(ins_point_, 3, g.value);
-        if (sqlite3_step(ins_point_) != SQLITE_DONE) return fail("insert point");
+        if (int rc = sqlite3_step(ins_point_); rc != SQLITE_DONE) {
+          if ((sqlite3_extended_errcode(db_) & 0xff) != SQLITE_CONSTRAINT)
+            return fail("insert point");
+          pointRefused("point");
+          continue;
+        }
         rollups[{id, floorTo(ts, kMinute)}].add(ts, g.value);
         ++points;
       }
@@ -442,7 +494,12 @@ std::optional<std::string> Store::commit(std::vector<Item>& items, EventDeriver*
         sqlite3_bind_int64(ins_hist_, 2, ts);
         sqlite3_bind_blob(ins_hist_, 3, payload.data(), static_cast<int>(payload.size()),
                           SQLITE_STATIC);
-        if (sqlite3_step(ins_hist_) != SQLITE_DONE) return fail("insert histogram");
+        if (int rc = sqlite3_step(ins_hist_); rc != SQLITE_DONE) {
+          if ((sqlite3_extended_errcode(db_) & 0xff) != SQLITE_CONSTRAINT)
+            return fail("insert histogram");
+          pointRefused("histogram");
+          continue;
+        }
         auto& hr = hrollups[{id, floorTo(ts, kMinute)}];
         if (!mergeHistogram(&hr, h.hist)) hr = h.hist;  // bounds changed: the newest win
         ++points;
@@ -504,6 +561,12 @@ std::optional<std::string> Store::commit(std::vector<Item>& items, EventDeriver*
   if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("commit");
   points_stored_ += points;
   events_stored_ += events.size();
+  if (conflicts) {
+    points_conflicts_ += conflicts;
+    qw::logger("store")->warn(
+        "{} points of this commit collided with stored ones ({} since start); first: {}", conflicts,
+        points_conflicts_, *first_conflict);
+  }
   return std::nullopt;
 }
 

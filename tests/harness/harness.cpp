@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -418,6 +419,53 @@ bool ClusterStack::waitView(const std::function<bool(const nlohmann::json&)>& pr
 
 bool healthyWithTolerance1(const nlohmann::json& v) {
   return v["state"] == "HEALTHY" && v["failure_tolerance"] == 1;
+}
+
+Produced stopAndReport(Agent& a) {
+  a.stop();
+  static const std::regex re(
+      "stopped: instance ([0-9a-f]+) produced ([0-9]+) batches \\(seq 1\\.\\.[0-9]+\\), ([0-9]+) "
+      "unacknowledged, ([0-9]+) dropped");
+  std::smatch m;
+  std::string log = a.process().log();
+  Produced p;
+  if (std::regex_search(log, m, re)) {
+    p.instance = m[1];
+    p.batches = std::stoull(m[2]);
+    p.unacked = std::stoull(m[3]);
+    p.dropped = std::stoull(m[4]);
+  }
+  return p;
+}
+
+uint64_t seriesPoints(const std::string& db_path, const std::string& node,
+                      const std::string& metric) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + db_path);
+  }
+  sqlite3_stmt* st = nullptr;
+  uint64_t n = 0;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT count(*) FROM points JOIN series ON series.id = series_id "
+                         "WHERE node = ? AND metric = ?",
+                         -1, &st, nullptr) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, node.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, metric.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) n = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+  }
+  std::string err = sqlite3_errmsg(db);
+  bool ok = st != nullptr;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  if (!ok) throw std::runtime_error("series query on " + db_path + ": " + err);
+  return n;
+}
+
+int envInt(const char* name, int def) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : def;
 }
 
 }  // namespace qw::test

@@ -172,4 +172,19 @@ class ClusterStack {
 
 bool healthyWithTolerance1(const nlohmann::json& v);
 
+// What an agent's instance produced, from its last log line after SIGTERM.
+struct Produced {
+  std::string instance;
+  uint64_t batches = 0, unacked = 0, dropped = 0;
+};
+Produced stopAndReport(Agent& a);
+
+// Points of one series of `node` in the aggregator's database (e.g. "etcd_reachable": one per
+// stored sample).
+uint64_t seriesPoints(const std::string& db_path, const std::string& node,
+                      const std::string& metric);
+
+// Environment integer (e.g. QW_KILLS), `def` when unset.
+int envInt(const char* name, int def);
+
 }  // namespace qw::test

@@ -30,34 +30,16 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-struct Produced {
-  std::string instance;
-  uint64_t batches = 0, unacked = 0, dropped = 0;
-};
-
-// The agent's last log line after SIGTERM: what its instance produced.
-Produced stopAndReport(Agent& a) {
-  a.stop();
-  static const std::regex re(
-      "stopped: instance ([0-9a-f]+) produced ([0-9]+) batches \\(seq 1\\.\\.[0-9]+\\), ([0-9]+) "
-      "unacknowledged, ([0-9]+) dropped");
-  std::smatch m;
-  std::string log = a.process().log();
-  Produced p;
-  if (std::regex_search(log, m, re)) {
-    p.instance = m[1];
-    p.batches = std::stoull(m[2]);
-    p.unacked = std::stoull(m[3]);
-    p.dropped = std::stoull(m[4]);
-  }
-  return p;
-}
-
 struct Stored {
   uint64_t batches = 0, distinct = 0, min_seq = 0, max_seq = 0, samples = 0, distinct_samples = 0;
+  // History: samples on distinct milliseconds, points of the node's etcd_reachable series (one
+  // per sample), and the worst placement error against the agent's wall clock (which is this
+  // machine's synchronised clock, even when the agent is told to report it unsynchronised).
+  uint64_t distinct_ts = 0, points = 0, worst_error_ms = 0;
 };
 
-Stored storedFor(const std::string& db_path, const std::string& instance) {
+Stored storedFor(const std::string& db_path, const std::string& instance,
+                 const std::string& node = "") {
   sqlite3* db = nullptr;
   Stored s;
   REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
@@ -72,9 +54,11 @@ Stored storedFor(const std::string& db_path, const std::string& instance) {
   };
   one("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM batches WHERE instance_id=?",
       {&s.batches, &s.distinct, &s.min_seq, &s.max_seq});
-  one("SELECT count(*), count(DISTINCT seq) FROM samples WHERE instance_id=?",
-      {&s.samples, &s.distinct_samples});
+  one("SELECT count(*), count(DISTINCT seq), count(DISTINCT ts_ms), "
+      "coalesce(max(abs(ts_ms - agent_ms)), 0) FROM samples WHERE instance_id=?",
+      {&s.samples, &s.distinct_samples, &s.distinct_ts, &s.worst_error_ms});
   sqlite3_close(db);
+  if (!node.empty()) s.points = seriesPoints(db_path, node, "etcd_reachable");
   return s;
 }
 
@@ -82,11 +66,6 @@ Stored storedFor(const std::string& db_path, const std::string& instance) {
 double num(const std::optional<json>& j, const char* key) {
   if (!j || !j->is_object() || !j->contains(key) || !(*j)[key].is_number()) return 0;
   return (*j)[key].get<double>();
-}
-
-int envInt(const char* name, int def) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : def;
 }
 
 }  // namespace
@@ -98,7 +77,9 @@ TEST_CASE("kill -9 of the aggregator at random moments loses and duplicates no b
       static_cast<unsigned>(envInt("QW_SEED", static_cast<int>(std::random_device{}())));
   INFO("QW_SEED=" << seed << " QW_KILLS=" << kills);
   std::mt19937 rng(seed);
-  ClusterStack s("qw-kill", 3, {}, {"--fast-interval", "100ms", "--drain-timeout", "15s"});
+  // Clocks reported unsynchronised: history is placed by the agents' boot clock (MONOTONIC).
+  ClusterStack s("qw-kill", 3, {},
+                 {"--fast-interval", "100ms", "--drain-timeout", "15s", "--assume-clock-unsynced"});
   REQUIRE(s.waitView(healthyWithTolerance1, 30s));
 
   std::uniform_int_distribution<int> up(150, 1200), down(0, 400);
@@ -114,15 +95,24 @@ TEST_CASE("kill -9 of the aggregator at random moments loses and duplicates no b
   s.agg.start();
   REQUIRE(s.waitView(healthyWithTolerance1, 30s));
 
-  uint64_t produced = 0, stored = 0, lost = 0, duplicated = 0;
+  uint64_t produced = 0, stored = 0, lost = 0, duplicated = 0, points_lost = 0, shared_ts = 0;
+  uint64_t worst_ms = 0;
+  int node_no = 0;
   for (auto& a : s.agents) {
+    std::string node = "node-" + std::to_string(++node_no);
     auto p = stopAndReport(*a);
     INFO("agent log: " << a->process().log().substr(0, 4000));
     REQUIRE_FALSE(p.instance.empty());
     CHECK(p.unacked == 0);
     CHECK(p.dropped == 0);
-    auto st = storedFor(s.agg.dbPath(), p.instance);
+    auto st = storedFor(s.agg.dbPath(), p.instance, node);
     CHECK(st.batches == p.batches);
+    CHECK(st.distinct_ts == st.samples);  // no two samples of a node share a millisecond
+    CHECK(st.points == p.batches);        // one etcd_reachable point per sample
+    CHECK(st.worst_error_ms < 1000);
+    points_lost += p.batches - std::min(p.batches, st.points);
+    shared_ts += st.samples - std::min(st.samples, st.distinct_ts);
+    worst_ms = std::max(worst_ms, st.worst_error_ms);
     CHECK(st.distinct == p.batches);
     CHECK(st.min_seq == 1);
     CHECK(st.max_seq == p.batches);
@@ -135,9 +125,14 @@ TEST_CASE("kill -9 of the aggregator at random moments loses and duplicates no b
   }
   std::printf(
       "streaming: %d kills survived, %llu batches produced, %llu stored, %llu lost, "
-      "%llu duplicated (seed %u)\n",
+      "%llu duplicated (seed %u)\n"
+      "streaming: points lost %llu, samples sharing a millisecond %llu, worst placement error "
+      "%llu ms\n",
       kills + 1, static_cast<unsigned long long>(produced), static_cast<unsigned long long>(stored),
-      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(duplicated), seed);
+      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(duplicated), seed,
+      static_cast<unsigned long long>(points_lost), static_cast<unsigned long long>(shared_ts),
+      static_cast<unsigned long long>(worst_ms));
+  CHECK(points_lost == 0);
   CHECK(produced > 0);
   CHECK(lost == 0);
   CHECK(duplicated == 0);

@@ -35,6 +35,10 @@ class FakeClock final : public Clock {
   int64_t steady_ = 1'000'000;
 };
 
+// CLOCK_BOOTTIME in milliseconds: monotonic, never stepped, and counting through suspend (unlike
+// steady_clock, which is CLOCK_MONOTONIC). The agent's samples carry it (NodeSample.mono_ms).
+int64_t bootTimeMs();
+
 // "2026-11-25T06:26:59Z" (milliseconds dropped).
 std::string rfc3339(int64_t unix_ms);
 // Accepts unix seconds (integer or fractional) or RFC 3339 ("...Z" or "+hh:mm"); returns unix ms.

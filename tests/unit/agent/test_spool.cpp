@@ -154,3 +154,29 @@ TEST_CASE("an unwritable spool file is a clear start-up error") {
   CHECK_FALSE(Spool::openFile("/nonexistent-dir/agent.spool", 1 << 20, &err, &note));
   CHECK(err.find("cannot write spool file") != std::string::npos);
 }
+
+TEST_CASE("the send time is stamped on a spooled frame without re-encoding it") {
+  Spool sp(1 << 20);
+  qw::wire::Batch b = batchOf(7);
+  b.mutable_samples(0)->set_mono_ms(1234);
+  b.set_boot_key(0x8d2c6e1f7b3a4c55);
+  sp.push(b);
+  std::string frame = sp.next(0)->frame;
+  size_t plain = frame.size();
+  qw::agent::appendSentTime(&frame, 5000);
+  CHECK(frame.size() - plain <= 8);  // a few bytes per send
+  qw::wire::AgentMessage m;
+  REQUIRE(m.ParseFromString(frame));
+  REQUIRE(m.has_batch());
+  CHECK(m.batch().seq() == 1);
+  REQUIRE(m.batch().samples_size() == 1);  // merged, not replaced
+  CHECK(m.batch().samples(0).cycle() == 7);
+  CHECK(m.batch().samples(0).mono_ms() == 1234);
+  CHECK(m.batch().boot_key() == 0x8d2c6e1f7b3a4c55);
+  CHECK(m.batch().sent_mono_ms() == 5000);
+  // A replay stamps the spooled bytes afresh: only the newest stamp counts.
+  qw::agent::appendSentTime(&frame, 9000);
+  REQUIRE(m.ParseFromString(frame));
+  CHECK(m.batch().sent_mono_ms() == 9000);
+  CHECK(m.batch().samples_size() == 1);
+}

@@ -43,6 +43,7 @@ struct AgentConfig {
   std::chrono::milliseconds drain_timeout{3000};
   std::string log_level = "info";
   bool print_config = false;
+  bool assume_clock_unsynced = false;  // tests: clock_synced=false in every sample
 };
 
 void registerOptions(Options& opts, AgentConfig* cfg);

@@ -19,6 +19,12 @@
 
 namespace qw::agent {
 
+// Stamps a spooled frame (a serialized AgentMessage{batch}) with the agent's CLOCK_BOOTTIME at the
+// moment it is sent: appends an encoded AgentMessage{batch{sent_mono_ms}}, which a parser merges
+// into the batch (protobuf: a message field that occurs twice is merged, a scalar's last value
+// wins), so the spooled bytes need not be parsed and re-encoded at every send.
+void appendSentTime(std::string* frame, int64_t sent_mono_ms);
+
 class Spool {
  public:
   struct Entry {

@@ -30,6 +30,8 @@ struct NodeState {
   uint64_t backlog = 0;
   uint64_t dropped = 0;
   uint64_t member_id = 0;  // etcd member this node runs (0: not known yet)
+  // How the newest live sample was placed in history (placement.h); empty: none this run.
+  std::string time_source;
 };
 
 struct MemberInfo {

@@ -20,6 +20,7 @@ struct SelfStats {
   uint64_t connected_agents = 0;
   uint64_t tls_failures = 0;
   uint64_t points_stored = 0;
+  uint64_t points_conflicts = 0;
   uint64_t db_full_errors = 0;
   uint64_t events_stored = 0;
   uint64_t rows_pruned = 0;

@@ -64,7 +64,9 @@ class Server {
     std::string node;
     qw::wire::Batch batch;
     int64_t recv_wall_ms;
-    bool live;  // made after (or just before) the session began, not a replayed backlog
+    bool live;              // made after (or just before) the session began, not a replayed backlog
+    uint64_t boot_key = 0;  // the session's boot (placement.h)
+    int64_t place_recv_ms = 0;  // BootClockOffset::placementRecv; 0: recv_wall_ms
   };
   boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> handleConnection(boost::asio::ip::tcp::socket sock);

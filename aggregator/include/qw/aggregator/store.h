@@ -15,6 +15,7 @@
 
 #include "qw/aggregator/events.h"
 #include "qw/aggregator/hub.h"
+#include "qw/aggregator/placement.h"
 #include "qw/aggregator/series.h"
 #include "wire.pb.h"
 
@@ -51,7 +52,10 @@ class Store {
     std::string node;
     const qw::wire::Batch* batch = nullptr;
     int64_t recv_ms = 0;
-    bool stored = false;  // out: false when (instance, seq) was already stored
+    bool stored = false;        // out: false when (instance, seq) was already stored
+    uint64_t boot_key = 0;      // qw::bootKey of the session Hello's boot id (placement.h)
+    int64_t place_recv_ms = 0;  // receive time for placement (BootClockOffset); 0: recv_ms
+    TimeSource time_source = TimeSource::kReceiveTime;  // out: how the last sample was placed
   };
 
   explicit Store(const Options& opts);  // throws std::runtime_error (start-up)
@@ -59,7 +63,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   int schemaVersion() const;
 
   // One transaction for all items: batches, raw samples, points, histogram deltas, per-minute
@@ -68,12 +72,14 @@ class Store {
   std::optional<std::string> commit(std::vector<Item>& items, EventDeriver* deriver = nullptr);
   int lastErrorCode() const { return last_rc_; }
   uint64_t pointsStored() const { return points_stored_; }
+  // Points not placed exactly where their sample's placement put them: moved to a free
+  // millisecond, or refused because one was already stored there (each logged).
+  uint64_t pointsConflicts() const { return points_conflicts_; }
   uint64_t eventsStored() const { return events_stored_; }
   uint64_t rowsPruned() const { return rows_pruned_; }
   std::optional<std::string> addEvents(const std::vector<Event>& events);
 
-  // Series on the plotting axis: the agent's time when its clock is synchronised, else the
-  // receive time (spread back over the batch by the agent's own intervals).
+  // Series on the plotting axis of placement.h.
   // Aggregates per step: avg, min, max, last, sum for gauges and counters, p50/p90/p99 for
   // histograms. Steps that are whole minutes read the rollups, others the raw points.
   std::optional<std::string> querySeries(const std::string& node, int metric, int64_t from_ms,
@@ -119,7 +125,7 @@ class Store {
   bool ck_stop_ = false;
   bool ck_wanted_ = false;
   std::atomic<uint64_t> checkpoints_{0};
-  uint64_t points_stored_ = 0, events_stored_ = 0, rows_pruned_ = 0;
+  uint64_t points_stored_ = 0, events_stored_ = 0, rows_pruned_ = 0, points_conflicts_ = 0;
   std::map<std::string, std::vector<int64_t>> series_ids_;  // node -> id by metric (0: none yet)
   std::vector<int64_t> prune_queue_;
   int prune_misc_ = 0;
