@@ -19,7 +19,8 @@ int status(const std::string& server, bool json) {
     return 2;
   }
   if (r.status != 200) {
-    std::fprintf(stderr, "quorumwatch: aggregator answered HTTP %d: %s\n", r.status, r.body.c_str());
+    std::fprintf(stderr, "quorumwatch: aggregator answered HTTP %d: %s\n", r.status,
+                 r.body.c_str());
     return 2;
   }
   if (json) {
@@ -31,20 +32,22 @@ int status(const std::string& server, bool json) {
     std::fprintf(stderr, "quorumwatch: aggregator sent malformed JSON\n");
     return 2;
   }
-  std::printf("cluster %s: %s\n", v.value("cluster_name", "").c_str(), v.value("state", "").c_str());
+  std::printf("cluster %s: %s\n", v.value("cluster_name", "").c_str(),
+              v.value("state", "").c_str());
   std::printf("  failure tolerance %d (%d of %d voting members healthy, quorum %d), leader %s\n",
               v.value("failure_tolerance", 0), v.value("healthy_members", 0),
               v.value("voting_members", 0), v.value("quorum_size", 0),
               v.value("leader", "").empty() ? "none" : v.value("leader", "").c_str());
   for (const auto& r2 : v["reasons"]) std::printf("  - %s\n", r2.get<std::string>().c_str());
   for (const auto& w : v["warnings"])
-    std::printf("  ! %s: %s (%s)\n", w.value("severity", "").c_str(), w.value("message", "").c_str(),
-                w.value("action", "").c_str());
+    std::printf("  ! %s: %s (%s)\n", w.value("severity", "").c_str(),
+                w.value("message", "").c_str(), w.value("action", "").c_str());
   std::printf("  %-14s %-14s %-17s %-8s %-7s %s\n", "MEMBER", "NODE", "ID", "HEALTHY", "LEADER",
               "REASONS");
   for (const auto& m : v["members"]) {
     std::string reasons;
-    for (const auto& x : m["reasons"]) reasons += (reasons.empty() ? "" : "; ") + x.get<std::string>();
+    for (const auto& x : m["reasons"])
+      reasons += (reasons.empty() ? "" : "; ") + x.get<std::string>();
     std::string name = m.value("name", "");
     if (m.value("is_learner", false)) name += " (learner)";
     std::printf("  %-14s %-14s %-17s %-8s %-7s %s\n", name.c_str(), m.value("node", "").c_str(),

@@ -23,7 +23,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libboost-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libsystemd-dev
   libspdlog-dev libfmt-dev catch2 libssl-dev libmbedtls-dev nlohmann-json3-dev
-  etcd-server etcd-client sqlite3 openssl procps psmisc
+  etcd-server etcd-client sqlite3 openssl procps psmisc clang-format clang
 )
 
 # The benchmarks compare the agent with Debian's node exporter in the same run.

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh --etcd35 --promtool
+./scripts/check-format.sh
 
 BUILD_DIR=${BUILD_DIR:-build-test}
 jobs=$(nproc)

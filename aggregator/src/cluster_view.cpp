@@ -130,8 +130,10 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
     if (!mi.is_learner) {
       ++voting;
       if (n && fresh(*n, cfg, now_steady_ms)) ++fresh_voting;
-      if (ok) ++healthy;
-      else unhealthy.push_back(m->name() + " (" + (m->reasons_size() ? m->reasons(0) : "") + ")");
+      if (ok)
+        ++healthy;
+      else
+        unhealthy.push_back(m->name() + " (" + (m->reasons_size() ? m->reasons(0) : "") + ")");
     }
   }
   if (leader != 0 && hub.members().count(leader)) v.set_leader(hub.members().at(leader).name);

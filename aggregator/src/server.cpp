@@ -168,22 +168,29 @@ class AgentConnImpl final : public Server::AgentConn {
     to.idle_timeout = srv_->cfg_.idle_timeout;
     to.keep_alive_pings = true;
     ws_.set_option(to);
-    ws_.read_message_max(srv_->cfg_.max_frame_bytes);
+    // The frame limit is enforced below, piece by piece, so an oversized frame still gets its
+    // Error message (Beast's own limit fails the stream and closes it with no word of why).
+    ws_.read_message_max(0);
     ws_.binary(true);
     boost::system::error_code ec;
     co_await ws_.async_accept(req, net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return;
     beast::flat_buffer buf;
+    const size_t max_frame = srv_->cfg_.max_frame_bytes;
     for (;;) {
-      co_await ws_.async_read(buf, net::redirect_error(net::use_awaitable, ec));
+      bool too_big = false;
+      do {
+        co_await ws_.async_read_some(buf, 64 * 1024, net::redirect_error(net::use_awaitable, ec));
+        if (!ec && buf.size() > max_frame) too_big = true;
+      } while (!ec && !too_big && !ws_.is_message_done());
       if (ec) {
-        if (ec == websocket::error::message_too_big) {
-          ++srv_->counters_.bad_frames;
-          log->warn("agent {} ({}): frame larger than {} bytes; closing", name(), remote_,
-                    srv_->cfg_.max_frame_bytes);
-        } else if (ec != websocket::error::closed && ec != net::error::operation_aborted) {
+        if (ec != websocket::error::closed && ec != net::error::operation_aborted)
           log->info("agent {} ({}): {}", name(), remote_, describeError(ec));
-        }
+        break;
+      }
+      if (too_big) {
+        fail("frame_too_large", "frame larger than --max-frame-bytes (" +
+                                    std::to_string(max_frame) + " bytes, the Welcome says so)");
         break;
       }
       if (!ws_.got_binary()) {
@@ -681,11 +688,11 @@ net::awaitable<void> Server::serve(Stream stream, std::string remote) {
         break;
       }
       lowest.expires_never();
-      ++agents_;
+      counters_.connected_agents = ++agents_;
       auto conn = std::make_shared<AgentConnImpl<websocket::stream<Stream>>>(
           this, std::move(stream), remote);
       co_await conn->run(std::move(req));
-      --agents_;
+      counters_.connected_agents = --agents_;
       co_return;
     }
     Response res = handler(req);

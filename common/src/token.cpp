@@ -30,8 +30,7 @@ bool constantTimeEquals(const std::string& a, const std::string& b) {
   // Length leaks, content does not; tokens have a fixed length anyway.
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   const std::string& ref = a.size() == b.size() ? b : a;
-  for (size_t i = 0; i < a.size(); ++i)
-    diff |= static_cast<unsigned char>(a[i] ^ ref[i]);
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ ref[i]);
   return diff == 0;
 }
 

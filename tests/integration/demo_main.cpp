@@ -21,8 +21,8 @@ volatile sig_atomic_t g_stop = 0;
 void onSignal(int) { g_stop = 1; }
 
 void printView(int port) {
-  std::string cmd = binDir() + "/quorumwatch status --server http://127.0.0.1:" +
-                    std::to_string(port);
+  std::string cmd =
+      binDir() + "/quorumwatch status --server http://127.0.0.1:" + std::to_string(port);
   std::fflush(stdout);
   if (std::system(cmd.c_str()) != 0) std::printf("(aggregator not answering)\n");
   std::fflush(stdout);
@@ -40,8 +40,8 @@ bool expect(int port, const char* what, std::chrono::seconds timeout,
       },
       timeout, 200ms);
   ok = ok && !g_stop;
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - start)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
                 .count();
   std::printf("%s after %lld ms\n", ok ? "OK" : "FAILED", static_cast<long long>(ms));
   printView(port);
@@ -94,11 +94,12 @@ int main(int argc, char** argv) {
                                                std::vector<std::string>{"--cluster-name", "demo"}));
       agents.back()->start();
     }
-    std::printf("\naggregator on 127.0.0.1:%d\n  API:       http://127.0.0.1:%d/api/v1/cluster\n"
-                "  nodes:     http://127.0.0.1:%d/api/v1/nodes\n"
-                "  dashboard: http://127.0.0.1:%d/\n  CLI:       %s/quorumwatch status --server "
-                "http://127.0.0.1:%d\n",
-                p, p, p, p, binDir().c_str(), p);
+    std::printf(
+        "\naggregator on 127.0.0.1:%d\n  API:       http://127.0.0.1:%d/api/v1/cluster\n"
+        "  nodes:     http://127.0.0.1:%d/api/v1/nodes\n"
+        "  dashboard: http://127.0.0.1:%d/\n  CLI:       %s/quorumwatch status --server "
+        "http://127.0.0.1:%d\n",
+        p, p, p, p, binDir().c_str(), p);
 
     if (check) {
       bool ok = expect(p, "failure_tolerance 1, HEALTHY", 30s, [](const json& v) {
@@ -107,12 +108,14 @@ int main(int argc, char** argv) {
       if (ok) {
         std::printf("\n== kill -9 %s\n", etcd.name(1).c_str());
         etcd.kill9(1);
-        ok = expect(p, "failure_tolerance 0 and m2 unhealthy with a reason", 10s, [](const json& v) {
-          for (const auto& m : v["members"])
-            if (m["name"] == "m2")
-              return v["failure_tolerance"] == 0 && m["healthy"] == false && !m["reasons"].empty();
-          return false;
-        });
+        ok =
+            expect(p, "failure_tolerance 0 and m2 unhealthy with a reason", 10s, [](const json& v) {
+              for (const auto& m : v["members"])
+                if (m["name"] == "m2")
+                  return v["failure_tolerance"] == 0 && m["healthy"] == false &&
+                         !m["reasons"].empty();
+              return false;
+            });
       }
       if (ok) {
         std::printf("\n== restart %s\n", etcd.name(1).c_str());

@@ -28,8 +28,8 @@ TEST_CASE("agents sample etcd over https with client certificates, a wrong CA is
   // node-3's agent trusts the wrong CA (the client certificate is not a CA): TLS must fail.
   agents.push_back(std::make_unique<Agent>(
       tmp.path(), "node-3", etcd.clientUrl(2), agg.streamUrl(),
-      std::vector<std::string>{"--etcd-cacert", certs.client_cert, "--etcd-cert",
-                               certs.client_cert, "--etcd-key", certs.client_key}));
+      std::vector<std::string>{"--etcd-cacert", certs.client_cert, "--etcd-cert", certs.client_cert,
+                               "--etcd-key", certs.client_key}));
   agents.back()->start();
 
   json last;
@@ -42,8 +42,8 @@ TEST_CASE("agents sample etcd over https with client certificates, a wrong CA is
         bool bad_explained = false;
         for (const auto& n : (*v)["nodes"]) {
           if (n["name"] == "node-3")
-            bad_explained = n["etcd_reachable"] == false &&
-                            !n["etcd_error"].get<std::string>().empty();
+            bad_explained =
+                n["etcd_reachable"] == false && !n["etcd_error"].get<std::string>().empty();
           else
             ok += n["etcd_reachable"] == true && n["etcd_version"] != "";
         }

@@ -17,17 +17,17 @@ json memberNamed(const json& v, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("e2e: tolerance 1, kill -9 one member -> 0 with reason, two -> QUORUM_LOST, restart -> "
-          "HEALTHY",
-          "[e2e]") {
+TEST_CASE(
+    "e2e: tolerance 1, kill -9 one member -> 0 with reason, two -> QUORUM_LOST, restart -> "
+    "HEALTHY",
+    "[e2e]") {
   ClusterStack s("qw-e2e");
   INFO("last view: " << s.last.dump());
   REQUIRE(s.view([](const json& v) { return v.is_object(); }));
   REQUIRE(waitFor(
       [&] {
-        return s.view([](const json& v) {
-          return v["state"] == "HEALTHY" && v["failure_tolerance"] == 1;
-        });
+        return s.view(
+            [](const json& v) { return v["state"] == "HEALTHY" && v["failure_tolerance"] == 1; });
       },
       30s));
   INFO("healthy view: " << s.last.dump());
@@ -103,9 +103,8 @@ TEST_CASE("e2e: tolerance 1, kill -9 one member -> 0 with reason, two -> QUORUM_
   s.etcd.restart(2);
   REQUIRE(waitFor(
       [&] {
-        return s.view([](const json& v) {
-          return v["state"] == "HEALTHY" && v["failure_tolerance"] == 1;
-        });
+        return s.view(
+            [](const json& v) { return v["state"] == "HEALTHY" && v["failure_tolerance"] == 1; });
       },
       40s));
 

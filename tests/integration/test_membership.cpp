@@ -14,7 +14,8 @@ std::string b64(const std::string& in) {
   std::string out;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+    unsigned v =
+        (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
     out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
   }
   if (i + 1 == in.size()) {
@@ -26,7 +27,6 @@ std::string b64(const std::string& in) {
   }
   return out;
 }
-
 
 }  // namespace
 
@@ -103,17 +103,20 @@ TEST_CASE("NOSPACE: CRITICAL with a warning and exported, HEALTHY after compact,
   REQUIRE(del.ok);
   REQUIRE(del.status == 200);
   auto rev = json::parse(del.body)["header"]["revision"].get<std::string>();
-  auto cmp = s.etcd.post(0, "/v3/kv/compaction", json{{"revision", rev}, {"physical", true}}.dump());
+  auto cmp =
+      s.etcd.post(0, "/v3/kv/compaction", json{{"revision", rev}, {"physical", true}}.dump());
   REQUIRE(cmp.status == 200);
-  for (int i = 0; i < 3; ++i) REQUIRE(s.etcd.post(i, "/v3/maintenance/defragment", "{}").status == 200);
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(s.etcd.post(i, "/v3/maintenance/defragment", "{}").status == 200);
   auto alarms = json::parse(s.etcd.post(0, "/v3/maintenance/alarm", R"({"action":"GET"})").body);
   for (const auto& a : alarms["alarms"]) {
-    auto r = s.etcd.post(0, "/v3/maintenance/alarm",
-                         json{{"action", "DEACTIVATE"}, {"memberID", a["memberID"]},
-                              {"alarm", "NOSPACE"}}.dump());
+    auto r = s.etcd.post(
+        0, "/v3/maintenance/alarm",
+        json{{"action", "DEACTIVATE"}, {"memberID", a["memberID"]}, {"alarm", "NOSPACE"}}.dump());
     REQUIRE(r.status == 200);
   }
-  REQUIRE(s.waitView([](const json& v) { return healthyWithTolerance1(v) && v["warnings"].empty(); }, 15s));
+  REQUIRE(s.waitView(
+      [](const json& v) { return healthyWithTolerance1(v) && v["warnings"].empty(); }, 15s));
   auto after = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(s.port) + "/metrics");
   CHECK(after.body.find("quorumwatch_etcd_alarm{alarm=\"NOSPACE\",cluster=\"test\"} 0") !=
         std::string::npos);

@@ -354,7 +354,7 @@ TEST_CASE(
     big.mutable_batch()->set_seq(1);
     big.mutable_batch()->add_samples()->mutable_etcd()->set_error(std::string(10000, 'x'));
     c.sendBinary(big.SerializeAsString());
-    CHECK_FALSE(c.read());  // closed: frame over --max-frame-bytes
+    CHECK(c.closedAfterError("frame_too_large"));  // frame over --max-frame-bytes
   }
   {
     RawClient c(port, "s3cret-token");

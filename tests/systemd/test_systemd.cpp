@@ -123,6 +123,26 @@ TEST_CASE("aggregator: READY=1, STATUS= and periodic WATCHDOG=1 on NOTIFY_SOCKET
   checkNotifyProtocol(sock, agg.process());
 }
 
+TEST_CASE("aggregator: the STATUS= line counts the agents connected", "[systemd]") {
+  TempDir tmp("qw-systemd-count");
+  NotifySocket sock(tmp.path() + "/notify.sock");
+  qw::test::Aggregator agg(tmp.path());
+  {
+    NotifyEnv env(sock.path(), "400000");
+    agg.start();
+  }
+  // No etcd behind it: the agent streams "unreachable" samples, which is all this needs.
+  qw::test::Agent agent(tmp.path(), "n1",
+                        "http://127.0.0.1:" + std::to_string(qw::test::freePort()),
+                        agg.streamUrl());
+  agent.start();
+  INFO("received: " << sock.all());
+  // STATUS= every 5 s; the first after the agent connected says so.
+  CHECK(sock.waitFor([&] { return sock.all().find("1 agents connected") != std::string::npos; },
+                     20s));
+  agent.stop();
+}
+
 TEST_CASE("agent: READY=1, STATUS= and periodic WATCHDOG=1 on NOTIFY_SOCKET", "[systemd]") {
   TempDir tmp("qw-systemd");
   NotifySocket sock(tmp.path() + "/notify.sock");

@@ -20,7 +20,8 @@ struct Cluster {
 
   Cluster() {
     qw::wire::EtcdSample members;
-    REQUIRE_FALSE(qw::agent::parseMemberList(fixture("etcd-3.4.23/memberlist-3up-m1.json"), &members));
+    REQUIRE_FALSE(
+        qw::agent::parseMemberList(fixture("etcd-3.4.23/memberlist-3up-m1.json"), &members));
     for (int i = 0; i < 3; ++i) {
       auto& e = *base[i].mutable_etcd();
       e = members;
@@ -140,8 +141,8 @@ TEST_CASE("NOSPACE is cluster-wide: CRITICAL with a warning, members stay health
 TEST_CASE("learners are listed but never vote") {
   Cluster c;
   qw::wire::EtcdSample l;
-  REQUIRE_FALSE(qw::agent::parseMemberList(
-      fixture("etcd-3.5.16/memberlist-learner-unstarted-m1.json"), &l));
+  REQUIRE_FALSE(
+      qw::agent::parseMemberList(fixture("etcd-3.5.16/memberlist-learner-unstarted-m1.json"), &l));
   for (int i = 0; i < 3; ++i) {
     auto s = c.base[i];
     *s.mutable_etcd()->mutable_members() = l.members();
@@ -168,7 +169,7 @@ TEST_CASE("no member list yet: UNKNOWN") {
 TEST_CASE("a member its agent never reached maps to the node by client URL") {
   Cluster c;
   auto& n2 = c.hub.node("n2");
-  n2.member_id = 0;  // as if etcd on n2 was down since the agent started
+  n2.member_id = 0;                             // as if etcd on n2 was down since the agent started
   n2.etcd_endpoint = "http://127.0.0.1:24479";  // m2's client URL in the capture
   qw::wire::NodeSample down;
   down.mutable_etcd()->set_reachable(false);

@@ -30,5 +30,5 @@ TEST_CASE("a rank in the +Inf bucket answers the highest finite bound, no data i
   CHECK(*histogramQuantile(0.99, le, {1, 1, 10}) == Approx(0.2));
   CHECK_FALSE(histogramQuantile(0.99, le, {0, 0, 0}));
   CHECK_FALSE(histogramQuantile(0.99, {0.1, 0.2}, {1, 2}));  // no +Inf bucket
-  CHECK_FALSE(histogramQuantile(0.99, le, {1, 2}));           // sizes differ
+  CHECK_FALSE(histogramQuantile(0.99, le, {1, 2}));          // sizes differ
 }

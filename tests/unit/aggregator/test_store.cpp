@@ -43,8 +43,8 @@ TEST_CASE("ingest is idempotent on (instance, seq) and the cursor resumes") {
   REQUIRE_FALSE(s.recordAgent("inst", "n1", "c", "v", "boot", "", 1));
   CHECK_FALSE(s.lastSeq("inst"));
   auto b1 = batch(1), b2 = batch(2), b2again = batch(2);
-  std::vector<Store::Item> items{{"inst", "n1", &b1, 10}, {"inst", "n1", &b2, 10},
-                                 {"inst", "n1", &b2again, 11}};
+  std::vector<Store::Item> items{
+      {"inst", "n1", &b1, 10}, {"inst", "n1", &b2, 10}, {"inst", "n1", &b2again, 11}};
   REQUIRE_FALSE(s.commit(items));
   CHECK(items[0].stored);
   CHECK(items[1].stored);

@@ -26,8 +26,8 @@ qw::Options make(Cfg* c) {
 TEST_CASE("flags parse in both spellings and keep defaults") {
   Cfg c;
   auto o = make(&c);
-  const char* argv[] = {"prog", "--node-name", "pi1", "--fast-interval=250ms", "--verbose",
-                        "--snapshot-dir", "/a", "--snapshot-dir=/b"};
+  const char* argv[] = {"prog",      "--node-name",    "pi1", "--fast-interval=250ms",
+                        "--verbose", "--snapshot-dir", "/a",  "--snapshot-dir=/b"};
   REQUIRE_FALSE(o.parse(8, argv));
   CHECK(c.name == "pi1");
   CHECK(c.interval == 250ms);
@@ -39,9 +39,10 @@ TEST_CASE("flags parse in both spellings and keep defaults") {
 TEST_CASE("config text: comments, repeats, unknown keys and bad values are errors") {
   Cfg c;
   auto o = make(&c);
-  REQUIRE_FALSE(o.parseConfigText("# c\nnode-name = pi2  # trailing\nsnapshot-dir = /x\n"
-                                  "snapshot-dir=/y\n\nverbose = true\n",
-                                  "f"));
+  REQUIRE_FALSE(
+      o.parseConfigText("# c\nnode-name = pi2  # trailing\nsnapshot-dir = /x\n"
+                        "snapshot-dir=/y\n\nverbose = true\n",
+                        "f"));
   CHECK(c.name == "pi2");
   CHECK(c.dirs.size() == 2);
   CHECK(c.verbose);
