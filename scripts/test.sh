@@ -27,6 +27,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$jobs" ${CTEST_ARGS:-}
 echo "test.sh: tests took $(($(date +%s) - built)) s"
 
+# clang 14 must build the agent, the aggregator and the CLI too (fuzzing needs clang).
+./scripts/check-clang.sh
+
 # Cross builds (arm64, armhf): the unit tests built for each and run under qemu-user
 # (scripts/cross.sh; Release, only qw_unit_tests). QW_CROSS=0 skips them.
 if [ "${QW_CROSS:-1}" != 0 ]; then

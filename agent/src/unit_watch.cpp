@@ -85,7 +85,7 @@ UnitStatus UnitWatcher::poll() {
     }
     bus().set_timeout(bus_, 250'000);
   }
-  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_error err{};  // SD_BUS_ERROR_NULL, without its C99 compound literal (clang -Wpedantic)
   char* load = nullptr;
   int r = bus().get_string(bus_, "org.freedesktop.systemd1", path_.c_str(),
                            "org.freedesktop.systemd1.Unit", "LoadState", &err, &load);
