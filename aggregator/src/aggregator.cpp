@@ -143,7 +143,10 @@ int runAggregator(const AggregatorConfig& c) {
     return 1;
   }
   Hub hub;
-  store->load(&hub);
+  if (auto err = store->load(&hub)) {
+    log->error("{}", *err);
+    return 1;
+  }
   log->info("database {} (schema version {}): {} nodes, {} members known", c.db,
             store->schemaVersion(), hub.nodes().size(), hub.members().size());
 

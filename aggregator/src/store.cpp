@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <stdexcept>
 #include <unordered_map>
 #include <variant>
@@ -115,39 +117,64 @@ void bindText(sqlite3_stmt* s, int i, const std::string& v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
+// A text column ("" for NULL: a damaged row must not crash the reader).
+std::string columnText(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+
+// What to do about a file SQLite cannot read.
+std::string hintFor(int rc) {
+  rc &= 0xff;
+  if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+    return " (not an SQLite database, or a damaged one: move it aside and start with a new --db; "
+           "agents resend what their spools still hold)";
+  return "";
+}
+
 }  // namespace
 
 Store::Store(const Options& opts) : opts_(opts) {
+  try {
+    open();
+  } catch (...) {
+    release();  // no destructor runs after a throwing constructor
+    throw;
+  }
+}
+
+void Store::open() {
   int rc =
-      sqlite3_open_v2(opts.path.c_str(), &db_,
+      sqlite3_open_v2(opts_.path.c_str(), &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
     db_ = nullptr;
-    throw std::runtime_error("cannot open database '" + opts.path + "': " + msg);
+    throw std::runtime_error("cannot open database '" + opts_.path + "': " + msg);
   }
-  ::chmod(opts.path.c_str(), 0640);
+  ::chmod(opts_.path.c_str(), 0640);
   sqlite3_busy_timeout(db_, 5000);
   exec("PRAGMA journal_mode=WAL");
-  if (opts.synchronous != "NORMAL" && opts.synchronous != "FULL")
+  if (opts_.synchronous != "NORMAL" && opts_.synchronous != "FULL")
     throw std::runtime_error("synchronous must be NORMAL or FULL");
-  exec(("PRAGMA synchronous=" + opts.synchronous).c_str());
+  exec(("PRAGMA synchronous=" + opts_.synchronous).c_str());
   exec("PRAGMA foreign_keys=ON");
   // Ingest touches the newest leaf of every series in each transaction; SQLite's default 2 MiB
   // page cache is smaller than that working set with a few hundred series.
-  exec(("PRAGMA cache_size=-" + std::to_string(std::max<int64_t>(1024, opts.cache_bytes / 1024)))
+  exec(("PRAGMA cache_size=-" + std::to_string(std::max<int64_t>(1024, opts_.cache_bytes / 1024)))
            .c_str());
   migrate();
-  if (opts.max_db_bytes > 0) {
+  if (opts_.max_db_bytes > 0) {
     int64_t page = 4096;
     sqlite3_stmt* ps = nullptr;
     if (sqlite3_prepare_v2(db_, "PRAGMA page_size", -1, &ps, nullptr) == SQLITE_OK &&
         sqlite3_step(ps) == SQLITE_ROW)
       page = sqlite3_column_int64(ps, 0);
     sqlite3_finalize(ps);
-    exec(("PRAGMA max_page_count=" + std::to_string(std::max<int64_t>(1, opts.max_db_bytes / page)))
-             .c_str());
+    exec(
+        ("PRAGMA max_page_count=" + std::to_string(std::max<int64_t>(1, opts_.max_db_bytes / page)))
+            .c_str());
   }
   ins_batch_ = prepare(
       "INSERT OR IGNORE INTO batches(instance_id, seq, node, recv_ms, n_samples, dropped_total, "
@@ -179,7 +206,7 @@ Store::Store(const Options& opts) : opts_(opts) {
       prepare("INSERT OR REPLACE INTO hist_rollups(series_id, minute_ms, hist) VALUES(?,?,?)");
   ins_event_ =
       prepare("INSERT INTO events(ts_ms, kind, node, severity, message) VALUES(?,?,?,?,?)");
-  if (opts.background_checkpoint) {
+  if (opts_.background_checkpoint) {
     exec("PRAGMA wal_autocheckpoint=0");
     sqlite3_wal_hook(
         db_,
@@ -222,7 +249,9 @@ void Store::checkpointLoop() {
   sqlite3_close(db);
 }
 
-Store::~Store() {
+Store::~Store() { release(); }
+
+void Store::release() {
   if (checkpointer_.joinable()) {
     {
       std::lock_guard<std::mutex> l(ck_mu_);
@@ -236,21 +265,23 @@ Store::~Store() {
         ins_point_, ins_hist_, ups_rollup_, sel_hrollup_, put_hrollup_, ins_event_})
     sqlite3_finalize(s);
   if (db_) sqlite3_close(db_);
+  db_ = nullptr;
 }
 
 void Store::exec(const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
+  if (int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    throw std::runtime_error(std::string("database: ") + msg);
+    throw std::runtime_error("database '" + opts_.path + "': " + msg + hintFor(rc));
   }
 }
 
 sqlite3_stmt* Store::prepare(const char* sql) {
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
-    throw std::runtime_error(std::string("database: ") + sqlite3_errmsg(db_));
+  if (int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+      rc != SQLITE_OK)
+    throw std::runtime_error("database '" + opts_.path + "': " + sqlite3_errmsg(db_) + hintFor(rc));
   return s;
 }
 
@@ -266,6 +297,27 @@ int Store::schemaVersion() const {
 }
 
 void Store::migrate() {
+  // A file with tables but no schema_version is somebody else's database: never add ours to it.
+  {
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v2(db_,
+                                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
+                                "LIKE 'sqlite_%' ORDER BY name = 'schema_version' DESC, name",
+                                -1, &s, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = sqlite3_errmsg(db_);
+      sqlite3_finalize(s);
+      throw std::runtime_error("database '" + opts_.path + "': " + msg + hintFor(rc));
+    }
+    std::string first;
+    if (sqlite3_step(s) == SQLITE_ROW) first = columnText(s, 0);
+    sqlite3_finalize(s);
+    if (!first.empty() && first != "schema_version")
+      throw std::runtime_error("database '" + opts_.path +
+                               "' is not quorumwatch's: it has tables (" + first +
+                               ", ...) and no schema_version; refusing to change it (point --db "
+                               "at a new file)");
+  }
   exec("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL, applied_ms INTEGER)");
   int have = schemaVersion();
   int want = static_cast<int>(std::size(kMigrations));
@@ -664,25 +716,53 @@ std::optional<std::string> Store::saveMembers(const std::map<uint64_t, MemberInf
   return std::nullopt;
 }
 
-void Store::load(Hub* hub) {
+std::optional<std::string> Store::load(Hub* hub) {
+  auto bad = [&](const std::string& what) {
+    return "database '" + opts_.path + "': " + what +
+           "; the file is damaged or not quorumwatch's (move it aside and start with a new --db)";
+  };
+  auto id = [](const std::string& text, uint64_t* out) {
+    if (text.empty() || text.size() > 20 ||
+        text.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    errno = 0;
+    *out = std::strtoull(text.c_str(), nullptr, 10);
+    return errno == 0;
+  };
+  auto query = [&](const char* sql, sqlite3_stmt** s) -> std::optional<std::string> {
+    if (sqlite3_prepare_v2(db_, sql, -1, s, nullptr) != SQLITE_OK) {
+      std::string msg = sqlite3_errmsg(db_);
+      sqlite3_finalize(*s);
+      *s = nullptr;
+      return bad(msg);
+    }
+    return std::nullopt;
+  };
   sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(
-      db_, "SELECT name, cluster_name, member_id, failure_domain, last_seen_ms FROM nodes", -1, &s,
-      nullptr);
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    auto& n = hub->node(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
-    n.cluster_name = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
-    std::string mid = reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
-    n.member_id = mid.empty() ? 0 : std::stoull(mid);
-    n.failure_domain = reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+  if (auto e = query(
+          "SELECT name, cluster_name, member_id, failure_domain, last_seen_ms FROM nodes", &s))
+    return e;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    std::string name = columnText(s, 0), mid = columnText(s, 2);
+    uint64_t member = 0;
+    if (name.empty() || (!mid.empty() && !id(mid, &member))) {
+      sqlite3_finalize(s);
+      return bad("node '" + name + "' has member id '" + mid + "'");
+    }
+    auto& n = hub->node(name);
+    n.cluster_name = columnText(s, 1);
+    n.member_id = member;
+    n.failure_domain = columnText(s, 3);
     n.last_seen_wall_ms = sqlite3_column_int64(s, 4);
   }
   sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return bad(std::string("reading nodes: ") + sqlite3_errmsg(db_));
   // The newest sample per node, for the API (it is shown as stale until the agent reports again).
-  sqlite3_prepare_v2(db_,
-                     "SELECT payload FROM samples WHERE node = ? ORDER BY recv_ms DESC, seq DESC, "
+  if (auto e = query("SELECT payload FROM samples WHERE node = ? ORDER BY recv_ms DESC, seq DESC, "
                      "idx DESC LIMIT 1",
-                     -1, &s, nullptr);
+                     &s))
+    return e;
   for (auto& [name, n] : hub->nodes()) {
     (void)n;
     bindText(s, 1, name);
@@ -695,19 +775,25 @@ void Store::load(Hub* hub) {
   }
   sqlite3_finalize(s);
   std::map<uint64_t, MemberInfo> members;
-  sqlite3_prepare_v2(db_, "SELECT member_id, name, is_learner, peer_urls, client_urls FROM members",
-                     -1, &s, nullptr);
-  while (sqlite3_step(s) == SQLITE_ROW) {
+  if (auto e = query("SELECT member_id, name, is_learner, peer_urls, client_urls FROM members", &s))
+    return e;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     MemberInfo m;
-    m.id = std::stoull(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
-    m.name = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
+    std::string mid = columnText(s, 0);
+    if (!id(mid, &m.id)) {
+      sqlite3_finalize(s);
+      return bad("member id '" + mid + "' is not a number");
+    }
+    m.name = columnText(s, 1);
     m.is_learner = sqlite3_column_int(s, 2) != 0;
-    m.peer_urls = split(reinterpret_cast<const char*>(sqlite3_column_text(s, 3)));
-    m.client_urls = split(reinterpret_cast<const char*>(sqlite3_column_text(s, 4)));
+    m.peer_urls = split(columnText(s, 3));
+    m.client_urls = split(columnText(s, 4));
     members[m.id] = std::move(m);
   }
   sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return bad(std::string("reading members: ") + sqlite3_errmsg(db_));
   hub->setMembers(std::move(members));
+  return std::nullopt;
 }
 
 bool Store::insertEvent(const Event& e) {

@@ -1,5 +1,8 @@
 // History over real ingest: series and events from three real etcd members and their agents,
 // parameter errors, and the Prometheus exposition checked by promtool.
+#include <sqlite3.h>
+#include <sys/wait.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -180,4 +183,30 @@ TEST_CASE("promtool accepts the aggregator's /metrics", "[history]") {
   CHECK(rc == 0);
   CHECK(body.find("quorumwatch_ingest_points_total ") != std::string::npos);
   CHECK(body.find("quorumwatch_db_size_bytes ") != std::string::npos);
+}
+
+TEST_CASE("the aggregator refuses a damaged or foreign database file at start and says why",
+          "[history]") {
+  TempDir tmp("qw-baddb");
+  std::string garbage = tmp.path() + "/garbage.db", foreign = tmp.path() + "/foreign.db";
+  {
+    std::ofstream f(garbage, std::ios::binary);
+    for (int i = 0; i < 8192; ++i) f.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(foreign.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "CREATE TABLE users(name TEXT)", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close(db);
+  for (const auto& [path, says] : std::vector<std::pair<std::string, std::string>>{
+           {garbage, "not an SQLite database"}, {foreign, "is not quorumwatch's"}}) {
+    Process p({binDir() + "/quorumwatch-aggregator", "--db", path, "--listen", "127.0.0.1:0"},
+              path + ".log");
+    REQUIRE(waitFor([&] { return !p.running(); }, 20s));
+    int status = p.stop();
+    INFO(p.log());
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 1);
+    CHECK(p.log().find(says) != std::string::npos);
+  }
 }

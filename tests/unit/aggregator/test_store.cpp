@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "qw/aggregator/store.h"
 
@@ -72,7 +73,7 @@ TEST_CASE("nodes, member ids and membership survive a restart") {
   }
   Store s({t.path});
   qw::aggregator::Hub hub;
-  s.load(&hub);
+  REQUIRE_FALSE(s.load(&hub));
   const auto* n = hub.findNode("n1");
   REQUIRE(n);
   CHECK(n->member_id == 42);
@@ -82,4 +83,73 @@ TEST_CASE("nodes, member ids and membership survive a restart") {
   REQUIRE(hub.members().size() == 2);
   CHECK(hub.members().at(43).is_learner);
   CHECK(hub.members().at(42).peer_urls == std::vector<std::string>{"http://127.0.0.1:2380"});
+}
+
+namespace {
+// The text of the exception Store's constructor throws for `path`, "" when it opens.
+std::string openError(const std::string& path) {
+  try {
+    Store s({path});
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+int tableCount(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'", -1, &st,
+                             nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  int n = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+}  // namespace
+
+TEST_CASE("a file that is not an SQLite database is refused at start with a clear error") {
+  TempDb t;
+  {
+    std::ofstream f(t.path, std::ios::binary);
+    for (int i = 0; i < 4096; ++i) f.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  std::string err = openError(t.path);
+  INFO(err);
+  CHECK(err.find(t.path) != std::string::npos);
+  CHECK(err.find("not an SQLite database") != std::string::npos);
+  CHECK(err.find("new --db") != std::string::npos);
+}
+
+TEST_CASE("somebody else's SQLite database is refused and left untouched") {
+  TempDb t;
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(t.path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "CREATE TABLE users(name TEXT); INSERT INTO users VALUES('bob');",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  std::string err = openError(t.path);
+  INFO(err);
+  CHECK(err.find("is not quorumwatch's") != std::string::npos);
+  CHECK(err.find("users") != std::string::npos);
+  CHECK(tableCount(t.path) == 1);  // no schema_version, none of our tables added
+}
+
+TEST_CASE("damaged rows are reported by load, never a crash") {
+  TempDb t;
+  {
+    Store s({t.path});
+    REQUIRE(sqlite3_exec(s.db(),
+                         "INSERT INTO members(member_id, name, is_learner, peer_urls, "
+                         "client_urls, updated_ms) VALUES('not-a-number', 'm1', 0, '', '', 0)",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  Store s({t.path});
+  qw::aggregator::Hub hub;
+  auto err = s.load(&hub);
+  REQUIRE(err);
+  CHECK(err->find("member id 'not-a-number'") != std::string::npos);
+  CHECK(hub.members().empty());
 }

@@ -103,11 +103,14 @@ class Store {
   std::optional<std::string> saveMembers(const std::map<uint64_t, MemberInfo>& members,
                                          int64_t now_ms);
   // Restores nodes (with their newest sample and member id) and membership after a restart.
-  void load(Hub* hub);
+  // An error names what in the file is unreadable (a damaged or foreign database).
+  std::optional<std::string> load(Hub* hub);
 
   sqlite3* db() { return db_; }
 
  private:
+  void open();     // the constructor's work
+  void release();  // statements, checkpointer, connection (also after a failed open)
   void exec(const char* sql);
   sqlite3_stmt* prepare(const char* sql);
   void migrate();
