@@ -8,14 +8,10 @@
 
 namespace qw::aggregator {
 
-namespace {
-
-bool fresh(const NodeState& n, const ViewConfig& cfg, int64_t now_steady_ms) {
+bool nodeFresh(const NodeState& n, const ViewConfig& cfg, int64_t now_steady_ms) {
   return n.has_sample && n.last_seen_steady_ms >= 0 &&
          now_steady_ms - n.last_seen_steady_ms <= cfg.stale_after_ms;
 }
-
-}  // namespace
 
 qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, int64_t now_wall_ms,
                                         int64_t now_steady_ms) {
@@ -42,7 +38,7 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
   std::map<uint64_t, int> votes;
   uint64_t leader_applied = 0;
   for (const auto& [name, n] : hub.nodes()) {
-    if (!fresh(n, cfg, now_steady_ms)) continue;
+    if (!nodeFresh(n, cfg, now_steady_ms)) continue;
     const auto& e = n.latest.etcd();
     if (e.reachable() && e.has_leader()) votes[e.leader_id()]++;
   }
@@ -54,18 +50,18 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
       best = c;
     }
   if (auto it = by_member.find(leader);
-      leader != 0 && it != by_member.end() && fresh(*it->second, cfg, now_steady_ms))
+      leader != 0 && it != by_member.end() && nodeFresh(*it->second, cfg, now_steady_ms))
     leader_applied = it->second->latest.etcd().raft_applied_index();
   else
     for (const auto& [name, n] : hub.nodes())
-      if (fresh(n, cfg, now_steady_ms) && n.latest.etcd().reachable())
+      if (nodeFresh(n, cfg, now_steady_ms) && n.latest.etcd().reachable())
         leader_applied = std::max<uint64_t>(leader_applied, n.latest.etcd().raft_applied_index());
 
   // Cluster-wide alarms (any fresh member's view of the alarm list).
   bool nospace = false;
   std::map<uint64_t, bool> corrupt;
   for (const auto& [name, n] : hub.nodes()) {
-    if (!fresh(n, cfg, now_steady_ms)) continue;
+    if (!nodeFresh(n, cfg, now_steady_ms)) continue;
     for (const auto& a : n.latest.etcd().alarms()) {
       if (a.alarm() == "NOSPACE") nospace = true;
       if (a.alarm() == "CORRUPT") corrupt[a.member_id()] = true;
@@ -88,7 +84,7 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
     if (!n) {
       ok = false;
       m->add_reasons("no agent reports for this member");
-    } else if (!fresh(*n, cfg, now_steady_ms)) {
+    } else if (!nodeFresh(*n, cfg, now_steady_ms)) {
       ok = false;
       if (n->last_seen_steady_ms < 0)
         m->add_reasons("no sample from agent on " + n->name + " since the aggregator started");
@@ -129,7 +125,7 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
     m->set_healthy(ok);
     if (!mi.is_learner) {
       ++voting;
-      if (n && fresh(*n, cfg, now_steady_ms)) ++fresh_voting;
+      if (n && nodeFresh(*n, cfg, now_steady_ms)) ++fresh_voting;
       if (ok)
         ++healthy;
       else

@@ -56,7 +56,8 @@ class Writer {
 
 }  // namespace
 
-std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const SelfStats& self) {
+std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const SelfStats& self,
+                          const ViewConfig& cfg, int64_t now_steady_ms) {
   Writer w;
   std::map<std::string, std::string> cl{{"cluster", v.cluster_name()}};
   w.family("quorumwatch_failure_tolerance", "gauge",
@@ -113,16 +114,24 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
            "Batches the node's agent dropped from its full spool (agent instance lifetime).");
   w.family("quorumwatch_node_spool_backlog_batches", "gauge",
            "Unacknowledged batches the node's agent reported.");
+  w.family("quorumwatch_node_seconds_since_seen", "gauge",
+           "Seconds since this aggregator last received a sample from the node (absent: none "
+           "since it started). Past --stale-after the node's other values are left out.");
   for (const auto& [name, n] : hub.nodes()) {
     std::map<std::string, std::string> l{{"cluster", v.cluster_name()}, {"node", name}};
     w.sample("quorumwatch_node_agent_connected", l, n.connected);
-    w.sample("quorumwatch_node_etcd_reachable", l, n.has_sample && n.latest.etcd().reachable());
+    if (n.last_seen_steady_ms >= 0)
+      w.sample("quorumwatch_node_seconds_since_seen", l,
+               static_cast<double>(now_steady_ms - n.last_seen_steady_ms) / 1000.0);
+    if (nodeFresh(n, cfg, now_steady_ms))
+      w.sample("quorumwatch_node_etcd_reachable", l, n.latest.etcd().reachable());
     w.sample("quorumwatch_node_spool_dropped_batches", l, static_cast<double>(n.dropped));
     w.sample("quorumwatch_node_spool_backlog_batches", l, static_cast<double>(n.backlog));
   }
   // Per-node signals, absent where the node lacks the sensor (DESIGN.md section 6).
   std::vector<std::pair<std::map<std::string, std::string>, qw::api::NodeView>> views;
   for (const auto& [name, n] : hub.nodes()) {
+    if (!nodeFresh(n, cfg, now_steady_ms)) continue;
     qw::api::NodeView nv;
     fillNodeSignals(n, &nv);
     views.push_back({{{"cluster", v.cluster_name()}, {"node", name}}, std::move(nv)});

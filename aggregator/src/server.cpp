@@ -407,7 +407,7 @@ struct HttpHandler {
       Response res{http::status::ok, req.version()};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.keep_alive(req.keep_alive());
-      res.body() = renderMetrics(v, s.hub_, self);
+      res.body() = renderMetrics(v, s.hub_, self, s.cfg_.view, s.clock_.steadyMs());
       res.prepare_payload();
       return res;
     }

@@ -172,6 +172,9 @@ TEST_CASE("the agent runs at idle I/O priority and nice 10 by default", "[host]"
   CHECK(ok);
   long prio = ::syscall(SYS_ioprio_get, 1, pid);
   CHECK((prio >> 13) == 3);  // IOPRIO_CLASS_IDLE
-  CHECK_THAT(a.process().log(), Catch::Contains("I/O priority idle, nice 10"));
+  // The log line follows the setpriority call: wait for it rather than race it.
+  CHECK(waitFor(
+      [&] { return a.process().log().find("I/O priority idle, nice 10") != std::string::npos; },
+      10s));
   a.stop();
 }

@@ -3,6 +3,7 @@
 #include "../fixture.h"
 #include "qw/agent/etcd_parse.h"
 #include "qw/aggregator/cluster_view.h"
+#include "qw/aggregator/prometheus.h"
 
 using qw::aggregator::computeClusterView;
 using qw::aggregator::Hub;
@@ -179,4 +180,32 @@ TEST_CASE("a member its agent never reached maps to the node by client URL") {
   auto m2 = c.member(v, "m2");
   CHECK(m2.node() == "n2");
   CHECK(m2.reasons(0) == "etcd unreachable: TLS handshake failed");
+}
+
+TEST_CASE("/metrics leaves out a stale node's last values instead of showing them as live") {
+  Cluster c;
+  auto* d = c.base[1].mutable_disk();
+  d->set_interval_ms(1000);
+  d->set_writes(50);
+  c.report(1, c.base[1]);
+  qw::aggregator::SelfStats self;
+  auto live = qw::aggregator::renderMetrics(c.view(), c.hub, self, c.cfg, c.now);
+  CHECK(live.find("quorumwatch_node_etcd_reachable{cluster=\"default\",node=\"n2\"} 1") !=
+        std::string::npos);
+  CHECK(live.find("quorumwatch_node_disk_write_iops{cluster=\"default\",node=\"n2\"}") !=
+        std::string::npos);
+  // n2's agent goes silent; the others keep reporting.
+  c.now += c.cfg.stale_after_ms + 1000;
+  c.report(0, c.base[0]);
+  c.report(2, c.base[2]);
+  auto later = qw::aggregator::renderMetrics(c.view(), c.hub, self, c.cfg, c.now);
+  INFO(later);
+  CHECK(later.find("quorumwatch_node_etcd_reachable{cluster=\"default\",node=\"n2\"}") ==
+        std::string::npos);
+  CHECK(later.find("quorumwatch_node_disk_write_iops{cluster=\"default\",node=\"n2\"}") ==
+        std::string::npos);
+  CHECK(later.find("quorumwatch_node_seconds_since_seen{cluster=\"default\",node=\"n2\"} 6") !=
+        std::string::npos);
+  CHECK(later.find("quorumwatch_node_etcd_reachable{cluster=\"default\",node=\"n1\"} 1") !=
+        std::string::npos);
 }

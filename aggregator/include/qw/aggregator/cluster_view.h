@@ -16,6 +16,10 @@ struct ViewConfig {
   uint32_t horizon_seconds = 86400;
 };
 
+// The node's newest sample is recent enough to stand for its present state (one rule for the view
+// and /metrics): received by this process within stale_after_ms.
+bool nodeFresh(const NodeState& n, const ViewConfig& cfg, int64_t now_steady_ms);
+
 qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, int64_t now_wall_ms,
                                         int64_t now_steady_ms);
 

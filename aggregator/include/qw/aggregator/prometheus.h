@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api.pb.h"
+#include "qw/aggregator/cluster_view.h"
 #include "qw/aggregator/hub.h"
 
 namespace qw::aggregator {
@@ -27,7 +28,11 @@ struct SelfStats {
   uint64_t db_size_bytes = 0;
 };
 
-std::string renderMetrics(const qw::api::ClusterView& view, const Hub& hub, const SelfStats& self);
+// Per-node values of a node whose newest sample is stale (nodeFresh) are left out: a dead
+// node's last readings must not look live. Its agent_connected, spool and
+// seconds-since-seen series stay.
+std::string renderMetrics(const qw::api::ClusterView& view, const Hub& hub, const SelfStats& self,
+                          const ViewConfig& cfg, int64_t now_steady_ms);
 // Escapes a label value: backslash, double quote and newline.
 std::string escapeLabel(const std::string& v);
 
