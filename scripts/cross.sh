@@ -49,15 +49,26 @@ fi
 
 # Target packages whose headers, static archives, shared libraries (to link against) and CMake or
 # pkg-config files the build uses; the second line is what libsystemd.so and libssl.so need at
-# link time. Catch2 comes from the build machine (Debian's catch2 is amd64-only; only its header
-# and Catch.cmake are used).
-PKGS=(libssl-dev libssl3 libmbedtls-dev libmbedtls14 libmbedx509-1 libmbedcrypto7 libsqlite3-dev
+# link time. mbedTLS is linked from libmbedtls-dev's static archives (cmake/QwDependencies.cmake),
+# so its shared-library packages are not needed. Catch2 comes from the build machine (Debian's
+# catch2 is amd64-only; only its header and Catch.cmake are used). $sysroot/.qw-debs lists the
+# unpacked packages as "package version source-version" (package.sh reads mbedTLS's for
+# Built-Using).
+PKGS=(libssl-dev libssl3 libmbedtls-dev libsqlite3-dev
       libsqlite3-0 libsystemd-dev libsystemd0 libprotobuf-dev libprotobuf32 libprotobuf-lite32 zlib1g-dev zlib1g libboost1.74-dev libspdlog-dev
       libspdlog1.10 libfmt-dev libfmt9 nlohmann-json3-dev
       libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1)
 cache=${QW_CACHE_DIR:-$HOME/.cache/quorumwatch}
 sysroot=$cache/sysroot-bookworm-$arch
-stamp="${PKGS[*]} catch2"
+# One cross.sh per architecture at a time (test.sh and package.sh both run it): they share the
+# sysroot and build-cross-ARCH.
+mkdir -p "$cache"
+exec 9>"$cache/.cross-$arch.lock"
+if ! flock -n 9; then
+  echo "cross.sh: another cross.sh $arch is running; waiting for it"
+  flock 9
+fi
+stamp="${PKGS[*]} catch2 .qw-debs"
 if [ "$(cat "$sysroot/.qw-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "cross.sh: building the $arch sysroot in $sysroot"
   tmp=$sysroot.tmp
@@ -74,7 +85,11 @@ if [ "$(cat "$sysroot/.qw-stamp" 2>/dev/null)" != "$stamp" ]; then
   # fails the download below.
   apt-get "${o[@]}" update -qq || echo "cross.sh: some $arch indexes failed; using the others"
   (cd "$tmp/debs" && apt-get "${o[@]}" download "${PKGS[@]}" >/dev/null)
-  for f in "$tmp"/debs/*.deb; do dpkg-deb -x "$f" "$tmp/root"; done
+  for f in "$tmp"/debs/*.deb; do
+    dpkg-deb -x "$f" "$tmp/root"
+    # shellcheck disable=SC2016 # dpkg's own format fields
+    dpkg-deb --show --showformat='${Package} ${Version} ${source:Version}\n' "$f" >>"$tmp/debs.txt"
+  done
   # Absolute symlinks (e.g. libfoo.so -> /lib/TRIPLET/libfoo.so.N): relative, into the sysroot.
   find "$tmp/root" -type l -lname '/*' | while read -r l; do
     ln -sfnr "$tmp/root$(readlink "$l")" "$l"
@@ -84,6 +99,7 @@ if [ "$(cat "$sysroot/.qw-stamp" 2>/dev/null)" != "$stamp" ]; then
   mkdir -p "$tmp/root/usr/lib/cmake/Catch2"
   cp /usr/lib/cmake/Catch2/Catch.cmake /usr/lib/cmake/Catch2/CatchAddTests.cmake \
     "$tmp/root/usr/lib/cmake/Catch2/"
+  sort "$tmp/debs.txt" >"$tmp/root/.qw-debs"
   rm -rf "$sysroot"
   mv "$tmp/root" "$sysroot"
   rm -rf "$tmp"
