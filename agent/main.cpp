@@ -2,10 +2,10 @@
 #include <cstdio>
 #include <iostream>
 
-#include "qw/agent/agent.h"
-#include "qw/agent/detect.h"
-#include "qw/agent/host.h"
-#include "qw/agent/unit_watch.h"
+#include "qw/agent/app/agent.h"
+#include "qw/agent/app/detect.h"
+#include "qw/agent/sys/host.h"
+#include "qw/agent/sys/unit_watch.h"
 #include "qw/log.h"
 #include "qw/url.h"
 

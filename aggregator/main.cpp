@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "qw/aggregator/aggregator.h"
+#include "qw/aggregator/app/aggregator.h"
 #include "qw/log.h"
 
 int main(int argc, char** argv) {

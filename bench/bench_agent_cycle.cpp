@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "qw/agent/etcd_metrics.h"
-#include "qw/agent/etcd_parse.h"
-#include "qw/agent/host.h"
+#include "qw/agent/parse/etcd_metrics.h"
+#include "qw/agent/parse/etcd_parse.h"
+#include "qw/agent/sys/host.h"
 #include "qw/fs_util.h"
 #include "sample.pb.h"
 

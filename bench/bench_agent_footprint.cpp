@@ -27,7 +27,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "harness.h"
-#include "qw/agent/host.h"
+#include "qw/agent/sys/host.h"
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
 

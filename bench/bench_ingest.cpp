@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "harness.h"
-#include "qw/aggregator/store.h"
+#include "qw/aggregator/store/store.h"
 #include "wire.pb.h"
 
 namespace net = boost::asio;

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "harness.h"
-#include "qw/aggregator/store.h"
+#include "qw/aggregator/store/store.h"
 #include "sample.pb.h"
 
 namespace net = boost::asio;

@@ -232,7 +232,7 @@ build_deb() {  # $1 package $2 arch
   mkdir -p "$d/DEBIAN" "$d/usr/bin" "$d/lib/systemd/system" "$d/etc/quorumwatch" \
     "$d/usr/share/doc/$pkg" "$d/usr/share/man/man8"
   if [ "$pkg" = quorumwatch-agent ]; then
-    # libsystemd is dlopen()ed for the etcd unit's restart count (agent/src/unit_watch.cpp).
+    # libsystemd is dlopen()ed for the etcd unit's restart count (agent/src/sys/unit_watch.cpp).
     comp=agent bins="quorumwatch-agent" depends="$dep_agent" recommends="libsystemd0"
     desc="etcd quorum monitor: node agent
  quorumwatch gives early warning for etcd on small clusters (Raspberry Pi

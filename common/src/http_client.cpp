@@ -1,5 +1,7 @@
 #include "qw/http_client.h"
 
+#include "qw/net_error.h"
+
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -22,13 +24,8 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 std::string describeError(const boost::system::error_code& ec) {
-  if (ec == beast::error::timeout || ec == net::error::timed_out) return "timeout";
-  if (ec == net::error::connection_refused) return "connection refused";
-  if (ec == net::error::connection_reset) return "connection reset";
-  if (ec == http::error::end_of_stream || ec == net::error::eof) return "connection closed";
-  if (ec == net::error::host_not_found) return "host not found";
   if (ec.category() == tlsCategory()) return "TLS: " + ec.message();
-  return ec.message();
+  return describeNetError(ec);
 }
 
 namespace {

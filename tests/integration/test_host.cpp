@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "../harness/harness.h"
-#include "qw/agent/host.h"
+#include "qw/agent/sys/host.h"
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
 #include "sample.pb.h"

@@ -9,8 +9,8 @@
 #include <catch2/catch.hpp>
 
 #include "harness.h"
-#include "qw/agent/etcd_metrics.h"
-#include "qw/agent/etcd_sampler.h"
+#include "qw/agent/collect/etcd_sampler.h"
+#include "qw/agent/parse/etcd_metrics.h"
 
 using namespace qw::test;
 using namespace std::chrono_literals;

@@ -72,7 +72,8 @@ class HttpSession {
 HttpResult httpFetchSync(const std::string& url, HttpRequest req = {},
                          std::shared_ptr<TlsClientContext> tls = nullptr);
 
-// Human-readable transport error ("connection refused", "timeout").
+// Human-readable transport error ("connection refused", "timeout", "TLS: ..."): describeNetError
+// plus the TLS client's error category.
 std::string describeError(const boost::system::error_code& ec);
 
 }  // namespace qw

@@ -1,0 +1,152 @@
+#pragma once
+// SQLite store (DESIGN.md s5): WAL, prepared statements, schema version table with migrations,
+// group commit (many batches per transaction), idempotent on (agent instance, seq).
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "qw/aggregator/ingest/placement.h"
+#include "qw/aggregator/model/events.h"
+#include "qw/aggregator/model/hub.h"
+#include "qw/aggregator/model/series.h"
+#include "wire.pb.h"
+
+namespace qw::aggregator {
+
+class Store {
+ public:
+  struct Options {
+    std::string path;
+    std::string synchronous = "NORMAL";             // NORMAL (WAL: durable at checkpoint) or FULL
+    int64_t raw_retention_ms = 7LL * 86400 * 1000;  // points and histogram deltas
+    int64_t rollup_retention_ms = 90LL * 86400 * 1000;  // per-minute rollups and events
+    int64_t sample_retention_ms = 1LL * 86400 * 1000;   // samples exactly as received
+    int64_t max_db_bytes = 0;        // 0: no cap; beyond it commits fail with SQLITE_FULL
+    int64_t cache_bytes = 16 << 20;  // SQLite page cache
+    // Checkpoint the WAL from a thread of its own (its fsync never stalls ingest or the API);
+    // false: SQLite's automatic checkpoint inside the committing call.
+    bool background_checkpoint = true;
+  };
+  struct SeriesPoint {
+    int64_t ts_ms;
+    double value;
+  };
+  struct StoredEvent {
+    int64_t id;
+    Event e;
+  };
+  struct PruneResult {
+    int64_t deleted = 0;
+    bool wrapped = false;  // a full round over every series and table is complete
+  };
+  struct Item {
+    std::string instance_id;
+    std::string node;
+    const qw::wire::Batch* batch = nullptr;
+    int64_t recv_ms = 0;
+    bool stored = false;        // out: false when (instance, seq) was already stored
+    uint64_t boot_key = 0;      // qw::bootKey of the session Hello's boot id (placement.h)
+    int64_t place_recv_ms = 0;  // receive time for placement (BootClockOffset); 0: recv_ms
+    TimeSource time_source = TimeSource::kReceiveTime;  // out: how the last sample was placed
+  };
+
+  explicit Store(const Options& opts);  // throws std::runtime_error (start-up)
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  static constexpr int kSchemaVersion = 3;
+  int schemaVersion() const;
+
+  // One transaction for all items: batches, raw samples, points, histogram deltas, per-minute
+  // rollups and the events `deriver` derives from the stored samples. Returns an error message
+  // (nothing committed, the deriver as it was) or nullopt. lastErrorCode() tells SQLITE_FULL.
+  std::optional<std::string> commit(std::vector<Item>& items, EventDeriver* deriver = nullptr);
+  int lastErrorCode() const { return last_rc_; }
+  uint64_t pointsStored() const { return points_stored_; }
+  // Points not placed exactly where their sample's placement put them: moved to a free
+  // millisecond, or refused because one was already stored there (each logged).
+  uint64_t pointsConflicts() const { return points_conflicts_; }
+  uint64_t eventsStored() const { return events_stored_; }
+  uint64_t rowsPruned() const { return rows_pruned_; }
+  std::optional<std::string> addEvents(const std::vector<Event>& events);
+
+  // Series on the plotting axis of placement.h.
+  // Aggregates per step: avg, min, max, last, sum for gauges and counters, p50/p90/p99 for
+  // histograms. Steps that are whole minutes read the rollups, others the raw points.
+  std::optional<std::string> querySeries(const std::string& node, int metric, int64_t from_ms,
+                                         int64_t to_ms, int64_t step_ms, const std::string& agg,
+                                         std::vector<SeriesPoint>* out);
+  std::vector<StoredEvent> events(int64_t since_ms, const std::string& kind,
+                                  const std::string& node, int limit);
+  // One bounded retention step (one series' raw points and rollups, or the samples, batches and
+  // events tables): a few thousand rows at most, so it never stalls ingest.
+  PruneResult pruneStep(int64_t now_ms);
+  int64_t dbSizeBytes();
+  uint64_t checkpoints() const { return checkpoints_.load(); }
+  // Highest stored seq of an agent instance; nullopt when none.
+  std::optional<uint64_t> lastSeq(const std::string& instance_id);
+
+  // Agent identity (upserted on Hello).
+  std::optional<std::string> recordAgent(const std::string& instance_id, const std::string& node,
+                                         const std::string& cluster, const std::string& version,
+                                         const std::string& boot_id, const std::string& domain,
+                                         int64_t now_ms, std::string* previous_boot_id = nullptr);
+  std::optional<std::string> saveMembers(const std::map<uint64_t, MemberInfo>& members,
+                                         int64_t now_ms);
+  // Restores nodes (with their newest sample and member id) and membership after a restart.
+  // An error names what in the file is unreadable (a damaged or foreign database).
+  std::optional<std::string> load(Hub* hub);
+
+  sqlite3* db() { return db_; }
+
+ private:
+  void open();     // the constructor's work
+  void release();  // statements, checkpointer, connection (also after a failed open)
+  void exec(const char* sql);
+  sqlite3_stmt* prepare(const char* sql);
+  void migrate();
+  int64_t seriesId(const std::string& node, int metric);
+  bool insertEvent(const Event& e);
+  bool one(sqlite3_stmt* s, int64_t* out);
+
+  void checkpointLoop();
+
+  Options opts_;
+  int last_rc_ = SQLITE_OK;
+  std::thread checkpointer_;
+  std::mutex ck_mu_;
+  std::condition_variable ck_cv_;
+  bool ck_stop_ = false;
+  bool ck_wanted_ = false;
+  std::atomic<uint64_t> checkpoints_{0};
+  uint64_t points_stored_ = 0, events_stored_ = 0, rows_pruned_ = 0, points_conflicts_ = 0;
+  std::map<std::string, std::vector<int64_t>> series_ids_;  // node -> id by metric (0: none yet)
+  std::vector<int64_t> prune_queue_;
+  int prune_misc_ = 0;
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* ins_batch_ = nullptr;
+  sqlite3_stmt* ins_sample_ = nullptr;
+  sqlite3_stmt* upd_cursor_ = nullptr;
+  sqlite3_stmt* sel_cursor_ = nullptr;
+  sqlite3_stmt* upd_node_ = nullptr;
+  sqlite3_stmt* sel_series_ = nullptr;
+  sqlite3_stmt* ins_series_ = nullptr;
+  sqlite3_stmt* ins_point_ = nullptr;
+  sqlite3_stmt* ins_hist_ = nullptr;
+  sqlite3_stmt* ups_rollup_ = nullptr;
+  sqlite3_stmt* sel_hrollup_ = nullptr;
+  sqlite3_stmt* put_hrollup_ = nullptr;
+  sqlite3_stmt* ins_event_ = nullptr;
+};
+
+}  // namespace qw::aggregator

@@ -1,0 +1,31 @@
+#include "qw/aggregator/api/json.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "api.pb.h"
+
+namespace qw::aggregator {
+
+std::string toJson(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions o;
+  o.always_print_primitive_fields = true;
+  o.preserve_proto_field_names = true;
+  std::string out;
+  auto st = google::protobuf::util::MessageToJsonString(m, &out, o);
+  if (!st.ok()) return errorJson("internal", "cannot print JSON");
+  return out;
+}
+
+std::string errorJson(const std::string& error, const std::string& detail) {
+  qw::api::ErrorBody b;
+  b.set_error(error);
+  b.set_detail(detail);
+  google::protobuf::util::JsonPrintOptions o;
+  o.always_print_primitive_fields = true;
+  o.preserve_proto_field_names = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(b, &out, o);
+  return out;
+}
+
+}  // namespace qw::aggregator

@@ -1,0 +1,271 @@
+#include "qw/aggregator/api/prometheus.h"
+
+#include <map>
+#include <optional>
+#include <vector>
+
+#include <set>
+#include <sstream>
+#include "qw/aggregator/view/node_view.h"
+
+namespace qw::aggregator {
+
+std::string escapeLabel(const std::string& v) {
+  std::string o;
+  o.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\')
+      o += "\\\\";
+    else if (c == '"')
+      o += "\\\"";
+    else if (c == '\n')
+      o += "\\n";
+    else
+      o += c;
+  }
+  return o;
+}
+
+namespace {
+
+class Writer {
+ public:
+  Writer() { o_.precision(15); }
+  void family(const std::string& name, const std::string& type, const std::string& help) {
+    o_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  void sample(const std::string& name, const std::map<std::string, std::string>& labels,
+              double value) {
+    o_ << name;
+    if (!labels.empty()) {
+      o_ << "{";
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        o_ << (first ? "" : ",") << k << "=\"" << escapeLabel(v) << "\"";
+        first = false;
+      }
+      o_ << "}";
+    }
+    o_ << " " << value << "\n";
+  }
+  std::string str() const { return o_.str(); }
+
+ private:
+  std::ostringstream o_;
+};
+
+}  // namespace
+
+std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const SelfStats& self,
+                          const ViewConfig& cfg, int64_t now_steady_ms) {
+  Writer w;
+  std::map<std::string, std::string> cl{{"cluster", v.cluster_name()}};
+  w.family("quorumwatch_failure_tolerance", "gauge",
+           "Healthy voting members minus quorum size (negative: quorum lost).");
+  w.sample("quorumwatch_failure_tolerance", cl, v.failure_tolerance());
+  w.family("quorumwatch_quorum_loss_probability", "gauge",
+           "Probability of losing quorum within the horizon.");
+  w.sample("quorumwatch_quorum_loss_probability", cl, v.quorum_loss_probability());
+  w.family("quorumwatch_voting_members", "gauge", "Voting etcd members (learners excluded).");
+  w.sample("quorumwatch_voting_members", cl, v.voting_members());
+  w.family("quorumwatch_healthy_members", "gauge", "Healthy voting etcd members.");
+  w.sample("quorumwatch_healthy_members", cl, v.healthy_members());
+  w.family("quorumwatch_quorum_size", "gauge", "Members needed for quorum.");
+  w.sample("quorumwatch_quorum_size", cl, v.quorum_size());
+  w.family("quorumwatch_cluster_state", "gauge", "1 for the cluster's current state.");
+  for (int s = qw::api::ClusterView::State_MIN; s <= qw::api::ClusterView::State_MAX; ++s) {
+    auto labels = cl;
+    labels["state"] = qw::api::ClusterView::State_Name(static_cast<qw::api::ClusterView::State>(s));
+    w.sample("quorumwatch_cluster_state", labels, v.state() == s ? 1 : 0);
+  }
+  w.family("quorumwatch_etcd_alarm", "gauge", "1 while etcd reports this alarm on any member.");
+  std::set<std::string> alarms;
+  for (const auto& [name, n] : hub.nodes())
+    if (n.has_sample)
+      for (const auto& a : n.latest.etcd().alarms()) alarms.insert(a.alarm());
+  for (const char* a : {"NOSPACE", "CORRUPT"}) {
+    auto labels = cl;
+    labels["alarm"] = a;
+    w.sample("quorumwatch_etcd_alarm", labels, alarms.count(a) ? 1 : 0);
+  }
+  w.family("quorumwatch_warning_active", "gauge", "1 for each active warning.");
+  for (const auto& wr : v.warnings()) {
+    auto labels = cl;
+    labels["code"] = wr.code();
+    labels["severity"] = wr.severity();
+    labels["member"] = wr.member();
+    w.sample("quorumwatch_warning_active", labels, 1);
+  }
+  w.family("quorumwatch_member_healthy", "gauge", "1 when the member counts as healthy.");
+  w.family("quorumwatch_member_is_leader", "gauge", "1 for the leader.");
+  w.family("quorumwatch_member_is_learner", "gauge", "1 for learners (never counted for quorum).");
+  for (const auto& m : v.members()) {
+    std::map<std::string, std::string> l{{"cluster", v.cluster_name()},
+                                         {"member", m.name()},
+                                         {"member_id", m.member_id()},
+                                         {"node", m.node()}};
+    w.sample("quorumwatch_member_healthy", l, m.healthy());
+    w.sample("quorumwatch_member_is_leader", l, m.is_leader());
+    w.sample("quorumwatch_member_is_learner", l, m.is_learner());
+  }
+  w.family("quorumwatch_node_agent_connected", "gauge", "1 while the node's agent is connected.");
+  w.family("quorumwatch_node_etcd_reachable", "gauge", "1 when the node's etcd answered.");
+  w.family("quorumwatch_node_spool_dropped_batches", "gauge",
+           "Batches the node's agent dropped from its full spool (agent instance lifetime).");
+  w.family("quorumwatch_node_spool_backlog_batches", "gauge",
+           "Unacknowledged batches the node's agent reported.");
+  w.family("quorumwatch_node_seconds_since_seen", "gauge",
+           "Seconds since this aggregator last received a sample from the node (absent: none "
+           "since it started). Past --stale-after the node's other values are left out.");
+  for (const auto& [name, n] : hub.nodes()) {
+    std::map<std::string, std::string> l{{"cluster", v.cluster_name()}, {"node", name}};
+    w.sample("quorumwatch_node_agent_connected", l, n.connected);
+    if (n.last_seen_steady_ms >= 0)
+      w.sample("quorumwatch_node_seconds_since_seen", l,
+               static_cast<double>(now_steady_ms - n.last_seen_steady_ms) / 1000.0);
+    if (nodeFresh(n, cfg, now_steady_ms))
+      w.sample("quorumwatch_node_etcd_reachable", l, n.latest.etcd().reachable());
+    w.sample("quorumwatch_node_spool_dropped_batches", l, static_cast<double>(n.dropped));
+    w.sample("quorumwatch_node_spool_backlog_batches", l, static_cast<double>(n.backlog));
+  }
+  // Per-node signals, absent where the node lacks the sensor (DESIGN.md section 6).
+  std::vector<std::pair<std::map<std::string, std::string>, qw::api::NodeView>> views;
+  for (const auto& [name, n] : hub.nodes()) {
+    if (!nodeFresh(n, cfg, now_steady_ms)) continue;
+    qw::api::NodeView nv;
+    fillNodeSignals(n, &nv);
+    views.push_back({{{"cluster", v.cluster_name()}, {"node", name}}, std::move(nv)});
+  }
+  using Get = std::optional<double> (*)(const qw::api::NodeView&);
+  struct Signal {
+    const char* name;
+    const char* help;
+    Get get;
+  };
+  static const Signal kSignals[] = {
+      {"quorumwatch_node_wal_fsync_p99_seconds",
+       "etcd WAL fsync p99 over the newest /metrics interval.",
+       [](const qw::api::NodeView& x) {
+         return x.has_wal_fsync_p99_seconds() ? std::optional(x.wal_fsync_p99_seconds())
+                                              : std::nullopt;
+       }},
+      {"quorumwatch_node_backend_commit_p99_seconds",
+       "etcd backend commit p99 over the newest /metrics interval.",
+       [](const qw::api::NodeView& x) {
+         return x.has_backend_commit_p99_seconds() ? std::optional(x.backend_commit_p99_seconds())
+                                                   : std::nullopt;
+       }},
+      {"quorumwatch_node_peer_rtt_p99_seconds",
+       "Slowest peer round-trip p99 over the newest /metrics interval.",
+       [](const qw::api::NodeView& x) {
+         return x.has_peer_rtt_p99_seconds() ? std::optional(x.peer_rtt_p99_seconds())
+                                             : std::nullopt;
+       }},
+      {"quorumwatch_node_disk_write_iops", "Writes per second on the disk under etcd's data dir.",
+       [](const qw::api::NodeView& x) {
+         return x.has_disk_write_iops() ? std::optional(x.disk_write_iops()) : std::nullopt;
+       }},
+      {"quorumwatch_node_disk_write_await_seconds", "Mean write service time on that disk.",
+       [](const qw::api::NodeView& x) {
+         return x.has_disk_write_await_ms() ? std::optional(x.disk_write_await_ms() / 1000.0)
+                                            : std::nullopt;
+       }},
+      {"quorumwatch_node_disk_util_ratio", "Busy time of that disk (0..1).",
+       [](const qw::api::NodeView& x) {
+         return x.has_disk_util_ratio() ? std::optional(x.disk_util_ratio()) : std::nullopt;
+       }},
+      {"quorumwatch_node_disk_sectors_written",
+       "512-byte sectors written to that disk since boot (flash wear).",
+       [](const qw::api::NodeView& x) {
+         return x.has_disk_sectors_written_total() ? std::optional(x.disk_sectors_written_total())
+                                                   : std::nullopt;
+       }},
+      {"quorumwatch_node_fs_avail_bytes", "Free space of the data dir's filesystem.",
+       [](const qw::api::NodeView& x) {
+         return x.has_fs_avail_bytes() ? std::optional(x.fs_avail_bytes()) : std::nullopt;
+       }},
+      {"quorumwatch_node_cpu_temperature_celsius", "Hottest thermal zone.",
+       [](const qw::api::NodeView& x) {
+         return x.has_cpu_temperature_celsius() ? std::optional(x.cpu_temperature_celsius())
+                                                : std::nullopt;
+       }},
+      {"quorumwatch_node_cpu_freq_ratio", "Current over maximum CPU frequency (slowest policy).",
+       [](const qw::api::NodeView& x) {
+         return x.has_cpu_freq_ratio() ? std::optional(x.cpu_freq_ratio()) : std::nullopt;
+       }},
+      {"quorumwatch_node_under_voltage", "1 while the Raspberry Pi firmware reports under-voltage.",
+       [](const qw::api::NodeView& x) {
+         return x.has_under_voltage() ? std::optional<double>(x.under_voltage()) : std::nullopt;
+       }},
+      {"quorumwatch_node_throttled", "1 while the Raspberry Pi firmware throttles the CPU.",
+       [](const qw::api::NodeView& x) {
+         return x.has_throttled() ? std::optional<double>(x.throttled()) : std::nullopt;
+       }},
+      {"quorumwatch_node_io_pressure_some_avg10",
+       "Percent of the last 10 s some task waited on I/O (PSI).",
+       [](const qw::api::NodeView& x) {
+         return x.has_io_pressure_some_avg10() ? std::optional(x.io_pressure_some_avg10())
+                                               : std::nullopt;
+       }},
+      {"quorumwatch_node_memory_available_bytes", "MemAvailable of the node.",
+       [](const qw::api::NodeView& x) {
+         return x.has_mem_available_bytes() ? std::optional(x.mem_available_bytes()) : std::nullopt;
+       }},
+      {"quorumwatch_node_load1", "One-minute load average.",
+       [](const qw::api::NodeView& x) {
+         return x.has_load1() ? std::optional(x.load1()) : std::nullopt;
+       }},
+      {"quorumwatch_node_etcd_unit_restarts", "systemd restart count of the unit running etcd.",
+       [](const qw::api::NodeView& x) {
+         return x.has_unit_restarts() ? std::optional(x.unit_restarts()) : std::nullopt;
+       }},
+  };
+  for (const auto& sig : kSignals) {
+    w.family(sig.name, "gauge", sig.help);
+    for (const auto& [labels, nv] : views)
+      if (auto val = sig.get(nv)) w.sample(sig.name, labels, *val);
+  }
+
+  w.family("quorumwatch_ingest_batches_total", "counter", "Batches committed to the database.");
+  w.sample("quorumwatch_ingest_batches_total", {}, static_cast<double>(self.batches_stored));
+  w.family("quorumwatch_ingest_duplicate_batches_total", "counter",
+           "Batches received again and ignored (already stored).");
+  w.sample("quorumwatch_ingest_duplicate_batches_total", {},
+           static_cast<double>(self.batches_duplicate));
+  w.family("quorumwatch_ingest_samples_total", "counter", "Samples committed.");
+  w.sample("quorumwatch_ingest_samples_total", {}, static_cast<double>(self.samples_stored));
+  w.family("quorumwatch_ingest_transactions_total", "counter", "Group-commit transactions.");
+  w.sample("quorumwatch_ingest_transactions_total", {}, static_cast<double>(self.transactions));
+  w.family("quorumwatch_commit_errors_total", "counter", "Failed database commits.");
+  w.sample("quorumwatch_commit_errors_total", {}, static_cast<double>(self.commit_errors));
+  w.family("quorumwatch_bad_frames_total", "counter", "Malformed or oversized agent frames.");
+  w.sample("quorumwatch_bad_frames_total", {}, static_cast<double>(self.bad_frames));
+  w.family("quorumwatch_auth_failures_total", "counter", "Agent connections refused for auth.");
+  w.sample("quorumwatch_auth_failures_total", {}, static_cast<double>(self.auth_failures));
+  w.family("quorumwatch_tls_handshake_failures_total", "counter",
+           "Connections that failed the TLS handshake (e.g. no or untrusted client certificate).");
+  w.sample("quorumwatch_tls_handshake_failures_total", {}, static_cast<double>(self.tls_failures));
+  w.family("quorumwatch_connected_agents", "gauge", "Agent sessions open now.");
+  w.sample("quorumwatch_connected_agents", {}, static_cast<double>(self.connected_agents));
+  w.family("quorumwatch_ingest_points_total", "counter",
+           "Series points (gauge values and histogram deltas) committed.");
+  w.sample("quorumwatch_ingest_points_total", {}, static_cast<double>(self.points_stored));
+  w.family("quorumwatch_ingest_points_conflicts_total", "counter",
+           "Series points not stored exactly where their sample was placed: moved to a free "
+           "millisecond or refused as already stored (each logged).");
+  w.sample("quorumwatch_ingest_points_conflicts_total", {},
+           static_cast<double>(self.points_conflicts));
+  w.family("quorumwatch_db_full_errors_total", "counter",
+           "Commits refused because the database or its disk is full (agents keep their spool).");
+  w.sample("quorumwatch_db_full_errors_total", {}, static_cast<double>(self.db_full_errors));
+  w.family("quorumwatch_events_total", "counter", "Events stored.");
+  w.sample("quorumwatch_events_total", {}, static_cast<double>(self.events_stored));
+  w.family("quorumwatch_retention_pruned_rows_total", "counter",
+           "Rows removed by retention (raw points, rollups, samples, batches, events).");
+  w.sample("quorumwatch_retention_pruned_rows_total", {}, static_cast<double>(self.rows_pruned));
+  w.family("quorumwatch_db_size_bytes", "gauge", "Size of the SQLite database file.");
+  w.sample("quorumwatch_db_size_bytes", {}, static_cast<double>(self.db_size_bytes));
+  return w.str();
+}
+
+}  // namespace qw::aggregator
