@@ -81,7 +81,7 @@ TEST_CASE("series and events from real ingest, with clear errors for bad paramet
   for (const char* want :
        {"raft_index", "raft_applied_index", "db_size_bytes", "wal_fsync_seconds",
         "backend_commit_seconds", "peer_rtt_seconds", "leader_changes", "cpu_temperature_celsius",
-        "disk_write_iops", "disk_await_ms", "disk_util_ratio", "io_pressure_some_avg10"})
+        "disk_write_iops", "disk_await_seconds", "disk_util_ratio", "io_pressure_some_avg10"})
     CHECK(names.count(want) == 1);
 
   // Bad parameters: 400 with a JSON error; unknown node or metric: 404.

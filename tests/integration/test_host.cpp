@@ -94,7 +94,7 @@ TEST_CASE("agents report their node: etcd's process by port, the data dir's disk
   }
   auto metrics = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(s.port) + "/metrics");
   CHECK(metrics.body.find(
-            "quorumwatch_node_memory_available_bytes{cluster=\"test\",node=\"node-1\"} ") !=
+            "quorumwatch_node_mem_available_bytes{cluster=\"test\",node=\"node-1\"} ") !=
         std::string::npos);
 }
 

@@ -64,8 +64,9 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
            "Healthy voting members minus quorum size (negative: quorum lost).");
   w.sample("quorumwatch_failure_tolerance", cl, v.failure_tolerance());
   w.family("quorumwatch_quorum_loss_probability", "gauge",
-           "Probability of losing quorum within the horizon.");
-  w.sample("quorumwatch_quorum_loss_probability", cl, v.quorum_loss_probability());
+           "Probability of losing quorum within the horizon (absent until a risk model gives it).");
+  if (v.has_quorum_loss_probability())
+    w.sample("quorumwatch_quorum_loss_probability", cl, v.quorum_loss_probability());
   w.family("quorumwatch_voting_members", "gauge", "Voting etcd members (learners excluded).");
   w.sample("quorumwatch_voting_members", cl, v.voting_members());
   w.family("quorumwatch_healthy_members", "gauge", "Healthy voting etcd members.");
@@ -79,10 +80,8 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
     w.sample("quorumwatch_cluster_state", labels, v.state() == s ? 1 : 0);
   }
   w.family("quorumwatch_etcd_alarm", "gauge", "1 while etcd reports this alarm on any member.");
-  std::set<std::string> alarms;
-  for (const auto& [name, n] : hub.nodes())
-    if (n.has_sample)
-      for (const auto& a : n.latest.etcd().alarms()) alarms.insert(a.alarm());
+  std::set<std::string> alarms;  // the view's, by the one alarm rule
+  for (const auto& a : v.alarms()) alarms.insert(a.alarm());
   for (const char* a : {"NOSPACE", "CORRUPT"}) {
     auto labels = cl;
     labels["alarm"] = a;
@@ -109,7 +108,6 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
     w.sample("quorumwatch_member_is_learner", l, m.is_learner());
   }
   w.family("quorumwatch_node_agent_connected", "gauge", "1 while the node's agent is connected.");
-  w.family("quorumwatch_node_etcd_reachable", "gauge", "1 when the node's etcd answered.");
   w.family("quorumwatch_node_spool_dropped_batches", "gauge",
            "Batches the node's agent dropped from its full spool (agent instance lifetime).");
   w.family("quorumwatch_node_spool_backlog_batches", "gauge",
@@ -123,107 +121,22 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
     if (n.last_seen_steady_ms >= 0)
       w.sample("quorumwatch_node_seconds_since_seen", l,
                static_cast<double>(now_steady_ms - n.last_seen_steady_ms) / 1000.0);
-    if (nodeFresh(n, cfg, now_steady_ms))
-      w.sample("quorumwatch_node_etcd_reachable", l, n.latest.etcd().reachable());
     w.sample("quorumwatch_node_spool_dropped_batches", l, static_cast<double>(n.dropped));
     w.sample("quorumwatch_node_spool_backlog_batches", l, static_cast<double>(n.backlog));
   }
-  // Per-node signals, absent where the node lacks the sensor (DESIGN.md section 6).
-  std::vector<std::pair<std::map<std::string, std::string>, qw::api::NodeView>> views;
-  for (const auto& [name, n] : hub.nodes()) {
-    if (!nodeFresh(n, cfg, now_steady_ms)) continue;
-    qw::api::NodeView nv;
-    fillNodeSignals(n, &nv);
-    views.push_back({{{"cluster", v.cluster_name()}, {"node", name}}, std::move(nv)});
-  }
-  using Get = std::optional<double> (*)(const qw::api::NodeView&);
-  struct Signal {
-    const char* name;
-    const char* help;
-    Get get;
-  };
-  static const Signal kSignals[] = {
-      {"quorumwatch_node_wal_fsync_p99_seconds",
-       "etcd WAL fsync p99 over the newest /metrics interval.",
-       [](const qw::api::NodeView& x) {
-         return x.has_wal_fsync_p99_seconds() ? std::optional(x.wal_fsync_p99_seconds())
-                                              : std::nullopt;
-       }},
-      {"quorumwatch_node_backend_commit_p99_seconds",
-       "etcd backend commit p99 over the newest /metrics interval.",
-       [](const qw::api::NodeView& x) {
-         return x.has_backend_commit_p99_seconds() ? std::optional(x.backend_commit_p99_seconds())
-                                                   : std::nullopt;
-       }},
-      {"quorumwatch_node_peer_rtt_p99_seconds",
-       "Slowest peer round-trip p99 over the newest /metrics interval.",
-       [](const qw::api::NodeView& x) {
-         return x.has_peer_rtt_p99_seconds() ? std::optional(x.peer_rtt_p99_seconds())
-                                             : std::nullopt;
-       }},
-      {"quorumwatch_node_disk_write_iops", "Writes per second on the disk under etcd's data dir.",
-       [](const qw::api::NodeView& x) {
-         return x.has_disk_write_iops() ? std::optional(x.disk_write_iops()) : std::nullopt;
-       }},
-      {"quorumwatch_node_disk_write_await_seconds", "Mean write service time on that disk.",
-       [](const qw::api::NodeView& x) {
-         return x.has_disk_write_await_ms() ? std::optional(x.disk_write_await_ms() / 1000.0)
-                                            : std::nullopt;
-       }},
-      {"quorumwatch_node_disk_util_ratio", "Busy time of that disk (0..1).",
-       [](const qw::api::NodeView& x) {
-         return x.has_disk_util_ratio() ? std::optional(x.disk_util_ratio()) : std::nullopt;
-       }},
-      {"quorumwatch_node_disk_sectors_written",
-       "512-byte sectors written to that disk since boot (flash wear).",
-       [](const qw::api::NodeView& x) {
-         return x.has_disk_sectors_written_total() ? std::optional(x.disk_sectors_written_total())
-                                                   : std::nullopt;
-       }},
-      {"quorumwatch_node_fs_avail_bytes", "Free space of the data dir's filesystem.",
-       [](const qw::api::NodeView& x) {
-         return x.has_fs_avail_bytes() ? std::optional(x.fs_avail_bytes()) : std::nullopt;
-       }},
-      {"quorumwatch_node_cpu_temperature_celsius", "Hottest thermal zone.",
-       [](const qw::api::NodeView& x) {
-         return x.has_cpu_temperature_celsius() ? std::optional(x.cpu_temperature_celsius())
-                                                : std::nullopt;
-       }},
-      {"quorumwatch_node_cpu_freq_ratio", "Current over maximum CPU frequency (slowest policy).",
-       [](const qw::api::NodeView& x) {
-         return x.has_cpu_freq_ratio() ? std::optional(x.cpu_freq_ratio()) : std::nullopt;
-       }},
-      {"quorumwatch_node_under_voltage", "1 while the Raspberry Pi firmware reports under-voltage.",
-       [](const qw::api::NodeView& x) {
-         return x.has_under_voltage() ? std::optional<double>(x.under_voltage()) : std::nullopt;
-       }},
-      {"quorumwatch_node_throttled", "1 while the Raspberry Pi firmware throttles the CPU.",
-       [](const qw::api::NodeView& x) {
-         return x.has_throttled() ? std::optional<double>(x.throttled()) : std::nullopt;
-       }},
-      {"quorumwatch_node_io_pressure_some_avg10",
-       "Percent of the last 10 s some task waited on I/O (PSI).",
-       [](const qw::api::NodeView& x) {
-         return x.has_io_pressure_some_avg10() ? std::optional(x.io_pressure_some_avg10())
-                                               : std::nullopt;
-       }},
-      {"quorumwatch_node_memory_available_bytes", "MemAvailable of the node.",
-       [](const qw::api::NodeView& x) {
-         return x.has_mem_available_bytes() ? std::optional(x.mem_available_bytes()) : std::nullopt;
-       }},
-      {"quorumwatch_node_load1", "One-minute load average.",
-       [](const qw::api::NodeView& x) {
-         return x.has_load1() ? std::optional(x.load1()) : std::nullopt;
-       }},
-      {"quorumwatch_node_etcd_unit_restarts", "systemd restart count of the unit running etcd.",
-       [](const qw::api::NodeView& x) {
-         return x.has_unit_restarts() ? std::optional(x.unit_restarts()) : std::nullopt;
-       }},
-  };
-  for (const auto& sig : kSignals) {
-    w.family(sig.name, "gauge", sig.help);
-    for (const auto& [labels, nv] : views)
-      if (auto val = sig.get(nv)) w.sample(sig.name, labels, *val);
+  // Per-node signals (model/signals, the exported ones), absent where the node lacks the sensor
+  // (DESIGN.md section 6) and for a stale node.
+  std::vector<std::pair<std::map<std::string, std::string>, MemberSignals>> fresh;
+  for (const auto& [name, n] : hub.nodes())
+    if (nodeFresh(n, cfg, now_steady_ms))
+      fresh.push_back({{{"cluster", v.cluster_name()}, {"node", name}}, nodeSignals(n)});
+  for (const auto& sig : signalTable()) {
+    if (!sig.exported) continue;
+    std::string name = std::string("quorumwatch_node_") + sig.name;
+    w.family(name, sig.kind == SignalKind::kTotal ? "counter" : "gauge",
+             std::string(sig.help) + " (" + sig.unit + ").");
+    for (const auto& [labels, s] : fresh)
+      if (const auto& val = s.*sig.field) w.sample(name, labels, *val);
   }
 
   w.family("quorumwatch_ingest_batches_total", "counter", "Batches committed to the database.");

@@ -1,5 +1,7 @@
 #include "qw/aggregator/model/events.h"
 
+#include "qw/aggregator/model/alarms.h"
+
 #include <cstdio>
 
 #include "qw/time_util.h"
@@ -62,9 +64,8 @@ void EventDeriver::onSample(const std::string& node, const qw::wire::NodeSample&
     leader_id_ = e.leader_id();
   }
 
-  // Alarms are cluster-wide; the leader's list is authoritative (a lagging follower's view
-  // would make a cleared alarm flap).
-  if (e.reachable() && e.is_leader() && e.alarms_ok()) {
+  // Alarms: the one alarm rule (model/alarms.h), the leader's list.
+  if (authoritativeAlarmList(e)) {
     std::set<std::pair<uint64_t, std::string>> now;
     for (const auto& a : e.alarms()) now.insert({a.member_id(), a.alarm()});
     for (const auto& a : now)

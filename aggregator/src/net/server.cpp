@@ -585,41 +585,7 @@ struct HttpHandler {
     return jsonResponse(req, http::status::ok, toJson(list));
   }
 
-  qw::api::NodeView nodeView(const NodeState& n) {
-    qw::api::NodeView v;
-    v.set_name(n.name);
-    v.set_cluster_name(n.cluster_name);
-    v.set_connected(n.connected);
-    if (n.last_seen_wall_ms > 0) {
-      v.set_last_seen_at(rfc3339(n.last_seen_wall_ms));
-      v.set_seconds_since_seen((s.clock_.wallMs() - n.last_seen_wall_ms) / 1000.0);
-    }
-    v.set_instance_id(n.instance_id);
-    v.set_agent_version(n.agent_version);
-    v.set_failure_domain(n.failure_domain);
-    v.set_member_id(n.member_id ? hex64(n.member_id) : "");
-    v.set_last_seq(static_cast<double>(n.last_seq));
-    v.set_backlog(static_cast<double>(n.backlog));
-    v.set_dropped_batches(static_cast<double>(n.dropped));
-    if (n.has_sample) {
-      const auto& e = n.latest.etcd();
-      v.set_etcd_reachable(e.reachable());
-      v.set_etcd_error(e.error());
-      v.set_etcd_version(e.version());
-      if (e.reachable()) {
-        v.set_db_size_bytes(static_cast<double>(e.db_size_bytes()));
-        v.set_raft_applied_index(static_cast<double>(e.raft_applied_index()));
-      }
-      uint64_t errors = 0;
-      for (const auto& se : n.latest.errors()) {
-        errors += se.count();
-        v.set_last_sampler_error(se.sampler() + ": " + se.last_error());
-      }
-      v.set_sampler_errors(static_cast<uint32_t>(errors));
-    }
-    fillNodeSignals(n, &v);
-    return v;
-  }
+  qw::api::NodeView nodeView(const NodeState& n) { return buildNodeView(n, s.clock_.wallMs()); }
 };
 
 net::awaitable<void> Server::handleConnection(tcp::socket sock) {

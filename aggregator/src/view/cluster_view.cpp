@@ -13,35 +13,80 @@ bool nodeFresh(const NodeState& n, const ViewConfig& cfg, int64_t now_steady_ms)
          now_steady_ms - n.last_seen_steady_ms <= cfg.stale_after_ms;
 }
 
+AlarmSet clusterAlarms(const std::vector<NodeInput>& nodes) {
+  AlarmSet from_leader, from_all;
+  bool leader_answered = false;
+  for (const auto& n : nodes) {
+    if (!n.fresh || !n.etcd.reachable() || !n.etcd.alarms_ok()) continue;
+    bool leader = authoritativeAlarmList(n.etcd);
+    leader_answered = leader_answered || leader;
+    for (const auto& a : n.etcd.alarms()) {
+      from_all.insert({a.member_id(), a.alarm()});
+      if (leader) from_leader.insert({a.member_id(), a.alarm()});
+    }
+  }
+  return leader_answered ? from_leader : from_all;
+}
+
+ClusterInput clusterInput(const Hub& hub, const ViewConfig& cfg, int64_t now_wall_ms,
+                          int64_t now_steady_ms) {
+  ClusterInput in;
+  in.cluster_name = cfg.cluster_name;
+  in.max_apply_lag = cfg.max_apply_lag;
+  in.now_wall_ms = now_wall_ms;
+  for (const auto& [id, mi] : hub.members()) in.members.push_back(mi);
+  for (const auto& [name, n] : hub.nodes()) {
+    NodeInput ni;
+    ni.name = name;
+    ni.failure_domain = n.failure_domain;
+    ni.etcd_endpoint = n.etcd_endpoint;
+    ni.member_id = n.member_id;
+    ni.fresh = nodeFresh(n, cfg, now_steady_ms);
+    ni.silent_ms = n.last_seen_steady_ms < 0 ? -1 : now_steady_ms - n.last_seen_steady_ms;
+    ni.last_seen_wall_ms = n.last_seen_wall_ms;
+    if (n.has_sample) {
+      ni.etcd = n.latest.etcd();
+      ni.etcd.clear_members();  // the view reads the hub's member list, not each node's copy
+    }
+    ni.signals =
+        deriveSignals(n.has_sample ? &n.latest : nullptr, n.has_metrics ? &n.metrics : nullptr);
+    in.nodes.push_back(std::move(ni));
+  }
+  in.alarms = clusterAlarms(in.nodes);
+  return in;
+}
+
 qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, int64_t now_wall_ms,
                                         int64_t now_steady_ms) {
+  return computeClusterView(clusterInput(hub, cfg, now_wall_ms, now_steady_ms));
+}
+
+qw::api::ClusterView computeClusterView(const ClusterInput& in) {
   qw::api::ClusterView v;
-  v.set_cluster_name(cfg.cluster_name);
-  v.set_updated_at(rfc3339(now_wall_ms));
-  v.set_horizon_seconds(cfg.horizon_seconds);
+  v.set_cluster_name(in.cluster_name);
+  // quorum_loss_probability and horizon_seconds stay absent until a risk model fills them.
 
   // member id -> node reporting it (the hub keeps the mapping even when the member is down).
-  std::map<uint64_t, const NodeState*> by_member;
-  for (const auto& [name, n] : hub.nodes())
+  std::map<uint64_t, const NodeInput*> by_member;
+  for (const auto& n : in.nodes)
     if (n.member_id != 0) by_member[n.member_id] = &n;
   // A member whose etcd never answered its agent: match the agent's endpoint to a client URL.
-  for (const auto& [id, mi] : hub.members()) {
-    if (by_member.count(id)) continue;
-    for (const auto& [name, n] : hub.nodes())
+  for (const auto& mi : in.members) {
+    if (by_member.count(mi.id)) continue;
+    for (const auto& n : in.nodes)
       if (n.member_id == 0 && !n.etcd_endpoint.empty() &&
           std::find(mi.client_urls.begin(), mi.client_urls.end(), n.etcd_endpoint) !=
               mi.client_urls.end())
-        by_member[id] = &n;
+        by_member[mi.id] = &n;
   }
+  std::map<uint64_t, const MemberInfo*> members;
+  for (const auto& mi : in.members) members[mi.id] = &mi;
 
-  // The leader: what fresh, reachable members report (majority vote; ties go to the higher term).
+  // The leader: what fresh, reachable members report (majority vote; ties go to the lower id).
   std::map<uint64_t, int> votes;
   uint64_t leader_applied = 0;
-  for (const auto& [name, n] : hub.nodes()) {
-    if (!nodeFresh(n, cfg, now_steady_ms)) continue;
-    const auto& e = n.latest.etcd();
-    if (e.reachable() && e.has_leader()) votes[e.leader_id()]++;
-  }
+  for (const auto& n : in.nodes)
+    if (n.fresh && n.etcd.reachable() && n.etcd.has_leader()) votes[n.etcd.leader_id()]++;
   uint64_t leader = 0;
   int best = 0;
   for (auto [id, c] : votes)
@@ -49,30 +94,32 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
       leader = id;
       best = c;
     }
-  if (auto it = by_member.find(leader);
-      leader != 0 && it != by_member.end() && nodeFresh(*it->second, cfg, now_steady_ms))
-    leader_applied = it->second->latest.etcd().raft_applied_index();
+  if (auto it = by_member.find(leader); leader != 0 && it != by_member.end() && it->second->fresh)
+    leader_applied = it->second->etcd.raft_applied_index();
   else
-    for (const auto& [name, n] : hub.nodes())
-      if (nodeFresh(n, cfg, now_steady_ms) && n.latest.etcd().reachable())
-        leader_applied = std::max<uint64_t>(leader_applied, n.latest.etcd().raft_applied_index());
+    for (const auto& n : in.nodes)
+      if (n.fresh && n.etcd.reachable())
+        leader_applied = std::max<uint64_t>(leader_applied, n.etcd.raft_applied_index());
 
-  // Cluster-wide alarms (any fresh member's view of the alarm list).
+  // Cluster-wide alarms: the one alarm rule (clusterAlarms).
   bool nospace = false;
   std::map<uint64_t, bool> corrupt;
-  for (const auto& [name, n] : hub.nodes()) {
-    if (!nodeFresh(n, cfg, now_steady_ms)) continue;
-    for (const auto& a : n.latest.etcd().alarms()) {
-      if (a.alarm() == "NOSPACE") nospace = true;
-      if (a.alarm() == "CORRUPT") corrupt[a.member_id()] = true;
-    }
+  for (const auto& [member, alarm] : in.alarms) {
+    if (alarm == "NOSPACE") nospace = true;
+    if (alarm == "CORRUPT") corrupt[member] = true;
+    auto* a = v.add_alarms();
+    a->set_alarm(alarm);
+    a->set_member_id(hex64(member));
   }
 
+  // The data's time: the oldest newest-sample among the fresh voting members' nodes.
+  int64_t oldest_fresh = 0;
   int voting = 0, healthy = 0, fresh_voting = 0;
   std::vector<std::string> unhealthy;
-  for (const auto& [id, mi] : hub.members()) {
+  for (const auto& mi : in.members) {
+    const uint64_t id = mi.id;
     auto* m = v.add_members();
-    const NodeState* n = by_member.count(id) ? by_member[id] : nullptr;
+    const NodeInput* n = by_member.count(id) ? by_member[id] : nullptr;
     m->set_name(mi.name.empty() ? (n ? n->name : "") : mi.name);
     m->set_member_id(hex64(id));
     m->set_node(n ? n->name : "");
@@ -84,33 +131,36 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
     if (!n) {
       ok = false;
       m->add_reasons("no agent reports for this member");
-    } else if (!nodeFresh(*n, cfg, now_steady_ms)) {
-      ok = false;
-      if (n->last_seen_steady_ms < 0)
+    } else if (!n->fresh) {
+      ok = false;  // reachable, raft_index and raft_applied_index stay absent: not known
+      if (n->silent_ms < 0)
         m->add_reasons("no sample from agent on " + n->name + " since the aggregator started");
       else
         m->add_reasons("agent on " + n->name + " silent for " +
-                       std::to_string((now_steady_ms - n->last_seen_steady_ms) / 1000) + " s");
+                       std::to_string(n->silent_ms / 1000) + " s");
     } else {
-      const auto& e = n->latest.etcd();
-      m->set_raft_index(static_cast<double>(e.raft_index()));
-      m->set_raft_applied_index(static_cast<double>(e.raft_applied_index()));
+      const auto& e = n->etcd;
       bool same_member = e.member_id() == id || e.member_id() == 0;
       if (!e.reachable()) {
         ok = false;
+        m->set_reachable(false);
         m->add_reasons("etcd unreachable: " + e.error());
       } else if (!same_member) {
         ok = false;
         m->add_reasons("node " + n->name + " now runs member " + hex64(e.member_id()));
       } else {
         m->set_reachable(true);
+        if (e.raft_index()) {  // 0: the answer carried no index
+          m->set_raft_index(static_cast<double>(e.raft_index()));
+          m->set_raft_applied_index(static_cast<double>(e.raft_applied_index()));
+        }
         if (!e.has_leader()) {
           ok = false;
           std::string why = "sees no leader";
           for (const auto& s : e.status_errors()) why += " (" + s + ")";
           m->add_reasons(why);
         } else if (leader_applied > e.raft_applied_index() &&
-                   leader_applied - e.raft_applied_index() > cfg.max_apply_lag) {
+                   leader_applied - e.raft_applied_index() > in.max_apply_lag) {
           ok = false;
           m->add_reasons("applied index " + std::to_string(e.raft_applied_index()) + " is " +
                          std::to_string(leader_applied - e.raft_applied_index()) +
@@ -125,14 +175,19 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
     m->set_healthy(ok);
     if (!mi.is_learner) {
       ++voting;
-      if (n && nodeFresh(*n, cfg, now_steady_ms)) ++fresh_voting;
+      if (n && n->fresh) {
+        ++fresh_voting;
+        if (oldest_fresh == 0 || n->last_seen_wall_ms < oldest_fresh)
+          oldest_fresh = n->last_seen_wall_ms;
+      }
       if (ok)
         ++healthy;
       else
         unhealthy.push_back(m->name() + " (" + (m->reasons_size() ? m->reasons(0) : "") + ")");
     }
   }
-  if (leader != 0 && hub.members().count(leader)) v.set_leader(hub.members().at(leader).name);
+  if (leader != 0 && members.count(leader)) v.set_leader(members.at(leader)->name);
+  if (oldest_fresh > 0) v.set_updated_at(rfc3339(oldest_fresh));
 
   int quorum = voting / 2 + 1;
   int tolerance = healthy - quorum;

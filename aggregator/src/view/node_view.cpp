@@ -1,103 +1,98 @@
 #include "qw/aggregator/view/node_view.h"
 
-#include <algorithm>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 
-#include "qw/aggregator/model/quantile.h"
+#include "qw/fs_util.h"
 #include "qw/time_util.h"
 
 namespace qw::aggregator {
 
 namespace {
 
-void fillDisk(const qw::wire::DiskSample& d, qw::api::NodeView* v) {
-  v->set_disk_device(d.device());
-  v->set_disk_partition(d.partition());
-  v->set_disk_in_flight(d.in_flight());
-  v->set_disk_sectors_written_total(static_cast<double>(d.sectors_written_total()));
-  if (d.has_fs_avail_bytes()) v->set_fs_avail_bytes(static_cast<double>(d.fs_avail_bytes()));
-  if (d.has_fs_total_bytes()) v->set_fs_total_bytes(static_cast<double>(d.fs_total_bytes()));
-  if (d.interval_ms() <= 0 || d.counters_reset()) return;  // no rates without a previous reading
-  double secs = static_cast<double>(d.interval_ms()) / 1000.0;
-  v->set_disk_read_iops(static_cast<double>(d.reads()) / secs);
-  v->set_disk_write_iops(static_cast<double>(d.writes()) / secs);
-  v->set_disk_write_bytes_per_second(static_cast<double>(d.write_bytes()) / secs);
-  if (d.writes() > 0)
-    v->set_disk_write_await_ms(static_cast<double>(d.write_time_ms()) /
-                               static_cast<double>(d.writes()));
-  if (d.reads() > 0)
-    v->set_disk_read_await_ms(static_cast<double>(d.read_time_ms()) /
-                              static_cast<double>(d.reads()));
-  v->set_disk_util_ratio(
-      std::min(1.0, static_cast<double>(d.busy_ms()) / static_cast<double>(d.interval_ms())));
-  if (d.has_flushes()) v->set_disk_flushes_per_second(static_cast<double>(d.flushes()) / secs);
-  if (d.has_etcd_write_bytes())
-    v->set_etcd_write_bytes_per_second(static_cast<double>(d.etcd_write_bytes()) / secs);
-}
-
-void fillHost(const qw::wire::HostSample& h, qw::api::NodeView* v) {
-  const qw::wire::ThermalZone* hottest = nullptr;
-  for (const auto& z : h.thermal())
-    if (!hottest || z.temp_celsius() > hottest->temp_celsius()) hottest = &z;
-  if (hottest) {
-    v->set_cpu_temperature_celsius(hottest->temp_celsius());
-    for (const auto& t : hottest->trips())
-      if ((t.type() == "passive" || t.type() == "critical" || t.type() == "hot") &&
-          t.temp_celsius() > 0 &&
-          (!v->has_temperature_trip_celsius() || t.temp_celsius() < v->temperature_trip_celsius()))
-        v->set_temperature_trip_celsius(t.temp_celsius());
-  }
-  for (const auto& f : h.cpufreq())
-    if (f.max_khz() > 0) {
-      double r = static_cast<double>(f.cur_khz()) / static_cast<double>(f.max_khz());
-      if (!v->has_cpu_freq_ratio() || r < v->cpu_freq_ratio()) v->set_cpu_freq_ratio(r);
-    }
-  if (h.has_throttled()) {
-    const auto& t = h.throttled();
-    v->set_under_voltage(t.under_voltage());
-    v->set_under_voltage_since_boot(t.under_voltage_since_boot());
-    v->set_freq_capped(t.freq_capped());
-    v->set_throttled(t.throttled());
-    v->set_throttled_since_boot(t.throttled_since_boot());
-    v->set_soft_temp_limit(t.soft_temp_limit());
-  }
-  if (h.has_io_some()) v->set_io_pressure_some_avg10(h.io_some().avg10());
-  if (h.has_io_full()) v->set_io_pressure_full_avg10(h.io_full().avg10());
-  if (h.has_cpu_some()) v->set_cpu_pressure_some_avg10(h.cpu_some().avg10());
-  if (h.has_memory_some()) v->set_memory_pressure_some_avg10(h.memory_some().avg10());
-  if (h.has_load1()) v->set_load1(h.load1());
-  if (h.has_mem_available_bytes())
-    v->set_mem_available_bytes(static_cast<double>(h.mem_available_bytes()));
-  if (h.has_mem_total_bytes()) v->set_mem_total_bytes(static_cast<double>(h.mem_total_bytes()));
-  if (h.has_etcd_start_unix_ms()) v->set_etcd_started_at(rfc3339(h.etcd_start_unix_ms()));
-  v->set_etcd_pid(h.etcd_pid());
-  if (h.has_unit_restarts()) v->set_unit_restarts(h.unit_restarts());
-  v->set_unit_state(h.unit_state());
-  for (const auto& u : h.unsupported()) v->add_unsupported(u);
+// signalTable() index -> the NodeView field of the same name (resolved once).
+const std::vector<const google::protobuf::FieldDescriptor*>& signalFields() {
+  static const auto fields = [] {
+    std::vector<const google::protobuf::FieldDescriptor*> f;
+    const auto* d = qw::api::NodeView::descriptor();
+    for (const auto& sig : signalTable()) f.push_back(d->FindFieldByName(sig.name));
+    return f;
+  }();
+  return fields;
 }
 
 }  // namespace
 
-void fillNodeSignals(const NodeState& n, qw::api::NodeView* v) {
-  v->set_etcd_flavor(n.etcd_flavor);
-  v->set_etcd_data_dir(n.etcd_data_dir);
-  v->set_etcd_unit(n.etcd_unit);
+MemberSignals nodeSignals(const NodeState& n) {
+  return deriveSignals(n.has_sample ? &n.latest : nullptr, n.has_metrics ? &n.metrics : nullptr);
+}
+
+void fillSignalFields(const MemberSignals& s, qw::api::NodeView* v) {
+  using FD = google::protobuf::FieldDescriptor;
+  const auto* r = v->GetReflection();
+  const auto& table = signalTable();
+  const auto& fields = signalFields();
+  for (size_t i = 0; i < table.size(); ++i) {
+    const auto& val = s.*table[i].field;
+    const FD* f = fields[i];
+    if (!val || !f) continue;
+    if (f->cpp_type() == FD::CPPTYPE_BOOL)
+      r->SetBool(v, f, *val != 0);
+    else if (f->cpp_type() == FD::CPPTYPE_DOUBLE)
+      r->SetDouble(v, f, *val);
+  }
+}
+
+qw::api::NodeView buildNodeView(const NodeState& n, int64_t now_wall_ms) {
+  qw::api::NodeView v;
+  v.set_name(n.name);
+  v.set_cluster_name(n.cluster_name);
+  v.set_connected(n.connected);
+  if (n.last_seen_wall_ms > 0) {
+    v.set_last_seen_at(rfc3339(n.last_seen_wall_ms));
+    v.set_seconds_since_seen(static_cast<double>(now_wall_ms - n.last_seen_wall_ms) / 1000.0);
+  }
+  v.set_instance_id(n.instance_id);
+  v.set_agent_version(n.agent_version);
+  v.set_failure_domain(n.failure_domain);
+  v.set_member_id(n.member_id ? hex64(n.member_id) : "");
+  v.set_last_seq(static_cast<double>(n.last_seq));
+  v.set_backlog(static_cast<double>(n.backlog));
+  v.set_dropped_batches(static_cast<double>(n.dropped));
+  v.set_etcd_flavor(n.etcd_flavor);
+  v.set_etcd_data_dir(n.etcd_data_dir);
+  v.set_etcd_unit(n.etcd_unit);
   if (n.has_sample) {
-    v->set_clock_synced(n.latest.clock_synced());
-    v->set_time_source(n.time_source);
-    if (n.latest.has_disk()) fillDisk(n.latest.disk(), v);
-    if (n.latest.has_host()) fillHost(n.latest.host(), v);
+    const auto& e = n.latest.etcd();
+    v.set_etcd_error(e.error());
+    v.set_etcd_version(e.version());
+    uint64_t errors = 0;
+    int64_t newest = -1;
+    for (const auto& se : n.latest.errors()) {
+      errors += se.count();
+      // The most recent error of any sampler (each entry carries when it last failed).
+      if (se.last_unix_ms() >= newest) {
+        newest = se.last_unix_ms();
+        v.set_last_sampler_error(se.sampler() + ": " + se.last_error());
+      }
+    }
+    v.set_sampler_errors(static_cast<uint32_t>(errors));
+    v.set_clock_synced(n.latest.clock_synced());
+    v.set_time_source(n.time_source);
+    if (n.latest.has_disk()) {
+      v.set_disk_device(n.latest.disk().device());
+      v.set_disk_partition(n.latest.disk().partition());
+    }
+    if (n.latest.has_host()) {
+      const auto& h = n.latest.host();
+      if (h.has_etcd_start_unix_ms()) v.set_etcd_started_at(rfc3339(h.etcd_start_unix_ms()));
+      v.set_etcd_pid(h.etcd_pid());
+      v.set_unit_state(h.unit_state());
+      for (const auto& u : h.unsupported()) v.add_unsupported(u);
+    }
   }
-  if (n.has_metrics) {
-    const auto& m = n.metrics;
-    v->set_metrics_interval_seconds(static_cast<double>(m.interval_ms()) / 1000.0);
-    if (auto p = histogramQuantile(0.99, m.wal_fsync())) v->set_wal_fsync_p99_seconds(*p);
-    if (auto p = histogramQuantile(0.99, m.backend_commit())) v->set_backend_commit_p99_seconds(*p);
-    for (const auto& peer : m.peer_rtt())
-      if (auto p = histogramQuantile(0.99, peer.rtt()))
-        v->set_peer_rtt_p99_seconds(std::max(v->peer_rtt_p99_seconds(), *p));
-    if (m.has_leader_changes())
-      v->set_leader_changes_last_interval(static_cast<double>(m.leader_changes()));
-  }
+  fillSignalFields(nodeSignals(n), &v);
+  return v;
 }
 
 }  // namespace qw::aggregator

@@ -33,6 +33,7 @@ struct Cluster {
       e.set_raft_term(2);
       e.set_raft_index(100);
       e.set_raft_applied_index(100);
+      e.set_alarms_ok(true);  // the alarm list answered (empty)
     }
     for (int i = 0; i < 3; ++i) report(i, base[i]);
   }
@@ -62,7 +63,9 @@ TEST_CASE("three healthy members tolerate one failure") {
   CHECK(c.member(v, "m1").is_leader());
   CHECK(c.member(v, "m1").member_id() == "d9f5a57125ac2b74");
   CHECK(c.member(v, "m2").node() == "n2");
-  CHECK(v.updated_at() == "2023-11-14T22:13:20Z");
+  // The data's time (the oldest newest-sample of the fresh voters, received at wall 100 s), not
+  // the time the view was computed.
+  CHECK(v.updated_at() == "1970-01-01T00:01:40Z");
 }
 
 TEST_CASE("an unreachable member leaves tolerance 0 and says why") {
@@ -207,5 +210,62 @@ TEST_CASE("/metrics leaves out a stale node's last values instead of showing the
   CHECK(later.find("quorumwatch_node_seconds_since_seen{cluster=\"default\",node=\"n2\"} 6") !=
         std::string::npos);
   CHECK(later.find("quorumwatch_node_etcd_reachable{cluster=\"default\",node=\"n1\"} 1") !=
+        std::string::npos);
+}
+
+TEST_CASE("what is not known is absent: a stale member has no reachable or raft index") {
+  Cluster c;
+  auto v = c.view();
+  REQUIRE(c.member(v, "m2").has_reachable());
+  CHECK(c.member(v, "m2").raft_index() == 100);
+  CHECK_FALSE(v.has_quorum_loss_probability());  // no risk model yet
+  CHECK_FALSE(v.has_horizon_seconds());
+  CHECK(v.factors_size() == 0);
+  c.now += c.cfg.stale_after_ms + 1;
+  v = c.view();
+  for (const auto& m : v.members()) {
+    INFO(m.name());
+    CHECK_FALSE(m.has_reachable());
+    CHECK_FALSE(m.has_raft_index());
+    CHECK_FALSE(m.has_raft_applied_index());
+  }
+  CHECK(v.updated_at().empty());  // no fresh data: no data time
+}
+
+TEST_CASE("the view is a function of ClusterInput: a node pretended down changes only the input") {
+  Cluster c;
+  auto in = qw::aggregator::clusterInput(c.hub, c.cfg, 0, c.now);
+  REQUIRE(computeClusterView(in).failure_tolerance() == 1);
+  for (auto& n : in.nodes)
+    if (n.name == "n2") n.fresh = false;
+  auto v = computeClusterView(in);
+  CHECK(v.failure_tolerance() == 0);
+  CHECK(c.member(v, "m2").reasons(0).find("silent") != std::string::npos);
+  CHECK(c.view().failure_tolerance() == 1);  // the hub is untouched
+}
+
+TEST_CASE("one alarm rule: the leader's list wins over a lagging follower's") {
+  Cluster c;
+  // n3 runs m1, the leader; n1 still lists a NOSPACE the leader has already cleared.
+  auto leader = c.base[2];
+  leader.mutable_etcd()->set_is_leader(true);
+  c.report(2, leader);
+  auto follower = c.base[0];
+  auto* a = follower.mutable_etcd()->add_alarms();
+  a->set_member_id(follower.etcd().member_id());
+  a->set_alarm("NOSPACE");
+  c.report(0, follower);
+  auto v = c.view();
+  CHECK(v.alarms_size() == 0);
+  CHECK(v.state() == State::HEALTHY);
+  // Without a fresh leader, every fresh member's list counts.
+  c.now += c.cfg.stale_after_ms + 1;
+  c.report(0, follower);
+  c.report(1, c.base[1]);
+  v = c.view();
+  REQUIRE(v.alarms_size() == 1);
+  CHECK(v.alarms(0).alarm() == "NOSPACE");
+  auto text = qw::aggregator::renderMetrics(v, c.hub, {}, c.cfg, c.now);
+  CHECK(text.find("quorumwatch_etcd_alarm{alarm=\"NOSPACE\",cluster=\"default\"} 1") !=
         std::string::npos);
 }
