@@ -28,4 +28,26 @@ std::string errorJson(const std::string& error, const std::string& detail) {
   return out;
 }
 
+qw::api::Event::Kind eventKind(const std::string& name) {
+  qw::api::Event::Kind k = qw::api::Event::KIND_UNSPECIFIED;
+  return qw::api::Event::Kind_Parse(name, &k) ? k : qw::api::Event::KIND_UNSPECIFIED;
+}
+
+qw::api::Severity severityOf(const std::string& name) {
+  qw::api::Severity s = qw::api::SEVERITY_UNSPECIFIED;
+  return qw::api::Severity_Parse(name, &s) ? s : qw::api::SEVERITY_UNSPECIFIED;
+}
+
+qw::api::MetricInfo::Kind metricKind(MetricKind k) {
+  switch (k) {
+    case MetricKind::kGauge:
+      return qw::api::MetricInfo::GAUGE;
+    case MetricKind::kCounter:
+      return qw::api::MetricInfo::COUNTER;
+    case MetricKind::kHistogram:
+      return qw::api::MetricInfo::HISTOGRAM;
+  }
+  return qw::api::MetricInfo::KIND_UNSPECIFIED;
+}
+
 }  // namespace qw::aggregator

@@ -90,8 +90,8 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
   w.family("quorumwatch_warning_active", "gauge", "1 for each active warning.");
   for (const auto& wr : v.warnings()) {
     auto labels = cl;
-    labels["code"] = wr.code();
-    labels["severity"] = wr.severity();
+    labels["code"] = qw::api::Warning::Code_Name(wr.code());
+    labels["severity"] = qw::api::Severity_Name(wr.severity());
     labels["member"] = wr.member();
     w.sample("quorumwatch_warning_active", labels, 1);
   }

@@ -1,5 +1,6 @@
 #include "qw/aggregator/model/events.h"
 
+#include "api.pb.h"
 #include "qw/aggregator/model/alarms.h"
 
 #include <cstdio>
@@ -9,6 +10,10 @@
 namespace qw::aggregator {
 
 namespace {
+
+// Event kinds and severities are the API's enums (a typo fails to compile); stored by name.
+std::string name(qw::api::Event::Kind k) { return qw::api::Event::Kind_Name(k); }
+std::string name(qw::api::Severity s) { return qw::api::Severity_Name(s); }
 
 std::string hex(uint64_t v) {
   char buf[24];
@@ -46,9 +51,10 @@ void EventDeriver::onSample(const std::string& node, const qw::wire::NodeSample&
                     : e.health_reason().empty() ? "unhealthy"
                                                 : "unhealthy: " + e.health_reason();
   if (t.seen && t.up && !up)
-    out->push_back({ts, "MEMBER_UNREACHABLE", node, "WARNING", "etcd on " + node + " " + why});
+    out->push_back({ts, name(qw::api::Event::MEMBER_UNREACHABLE), node, name(qw::api::WARNING),
+                    "etcd on " + node + " " + why});
   else if (t.seen && !t.up && up)
-    out->push_back({ts, "MEMBER_RECOVERED", node, "INFO",
+    out->push_back({ts, name(qw::api::Event::MEMBER_RECOVERED), node, name(qw::api::INFO),
                     "etcd on " + node + " is healthy again (was " + t.why_down + ")"});
   if (!up) t.why_down = why;
   t.up = up;
@@ -56,7 +62,7 @@ void EventDeriver::onSample(const std::string& node, const qw::wire::NodeSample&
   // Leader: a higher term with a leader is an election; the first term seen is the baseline.
   if (e.reachable() && e.has_leader() && e.leader_id() && e.raft_term() > leader_term_) {
     if (leader_term_ != 0 && e.leader_id() != leader_id_)
-      out->push_back({ts, "LEADER_CHANGE", "", "WARNING",
+      out->push_back({ts, name(qw::api::Event::LEADER_CHANGE), "", name(qw::api::WARNING),
                       "leader is now " + memberLabel(e.leader_id()) + " in term " +
                           std::to_string(e.raft_term()) +
                           (leader_id_ ? " (was " + memberLabel(leader_id_) + ")" : "")});
@@ -71,12 +77,12 @@ void EventDeriver::onSample(const std::string& node, const qw::wire::NodeSample&
     for (const auto& a : now)
       if (!alarms_.count(a))
         out->push_back(
-            {ts, "ALARM_RAISED", "", "CRITICAL",
+            {ts, name(qw::api::Event::ALARM_RAISED), "", name(qw::api::CRITICAL),
              a.second + " alarm raised on " + memberLabel(a.first) + alarmAdvice(a.second)});
     if (alarms_known_)
       for (const auto& a : alarms_)
         if (!now.count(a))
-          out->push_back({ts, "ALARM_CLEARED", "", "INFO",
+          out->push_back({ts, name(qw::api::Event::ALARM_CLEARED), "", name(qw::api::INFO),
                           a.second + " alarm cleared on " + memberLabel(a.first)});
     alarms_ = std::move(now);
     alarms_known_ = true;
@@ -86,7 +92,7 @@ void EventDeriver::onSample(const std::string& node, const qw::wire::NodeSample&
   if (s.has_host() && s.host().has_etcd_start_unix_ms() && s.host().etcd_start_unix_ms() > 0) {
     int64_t start = s.host().etcd_start_unix_ms();
     if (t.seen && t.etcd_start_ms && start != t.etcd_start_ms)
-      out->push_back({ts, "ETCD_RESTART", node, "WARNING",
+      out->push_back({ts, name(qw::api::Event::ETCD_RESTART), node, name(qw::api::WARNING),
                       "etcd on " + node + " restarted at " + rfc3339(start) + " (pid " +
                           std::to_string(s.host().etcd_pid()) + ")"});
     t.etcd_start_ms = start;
@@ -96,18 +102,19 @@ void EventDeriver::onSample(const std::string& node, const qw::wire::NodeSample&
   if (s.has_host() && s.host().has_throttled()) {
     const auto& th = s.host().throttled();
     if (th.under_voltage() && !t.under_voltage)
-      out->push_back({ts, "UNDER_VOLTAGE", node, "WARNING",
+      out->push_back({ts, name(qw::api::Event::UNDER_VOLTAGE), node, name(qw::api::WARNING),
                       node + " is under-voltage: a weak power supply corrupts SD cards; replace "
                              "it before anything else"});
     if (th.throttled() && !t.throttled)
-      out->push_back({ts, "THROTTLED", node, "WARNING",
+      out->push_back({ts, name(qw::api::Event::THROTTLED), node, name(qw::api::WARNING),
                       node + " is throttled by the firmware (heat or power): fsyncs and "
                              "heartbeats slow down"});
     if (!th.under_voltage() && t.under_voltage)
-      out->push_back(
-          {ts, "UNDER_VOLTAGE_CLEARED", node, "INFO", node + " is no longer under-voltage"});
+      out->push_back({ts, name(qw::api::Event::UNDER_VOLTAGE_CLEARED), node, name(qw::api::INFO),
+                      node + " is no longer under-voltage"});
     if (!th.throttled() && t.throttled)
-      out->push_back({ts, "THROTTLED_CLEARED", node, "INFO", node + " is no longer throttled"});
+      out->push_back({ts, name(qw::api::Event::THROTTLED_CLEARED), node, name(qw::api::INFO),
+                      node + " is no longer throttled"});
     t.under_voltage = th.under_voltage();
     t.throttled = th.throttled();
   }

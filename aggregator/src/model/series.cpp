@@ -93,18 +93,6 @@ const char* defaultAgg(MetricKind k) {
   return "avg";
 }
 
-const char* kindName(MetricKind k) {
-  switch (k) {
-    case K::kGauge:
-      return "gauge";
-    case K::kCounter:
-      return "counter";
-    case K::kHistogram:
-      return "histogram";
-  }
-  return "gauge";
-}
-
 bool mergeHistogram(qw::wire::Histogram* a, const qw::wire::Histogram& b) {
   if (a->upper_bounds_size() == 0 && a->counts_size() == 0) {
     *a = b;

@@ -421,7 +421,7 @@ struct HttpHandler {
       for (const auto& d : metricCatalog()) {
         auto* m = list.add_metrics();
         m->set_name(d.name);
-        m->set_kind(kindName(d.kind));
+        m->set_kind(metricKind(d.kind));
         m->set_unit(d.unit);
         m->set_help(d.help);
         m->set_default_agg(defaultAgg(d.kind));
@@ -568,6 +568,9 @@ struct HttpHandler {
       limit = static_cast<int>(v);
     }
     std::string kind = q.count("kind") ? q["kind"] : "";
+    if (!kind.empty() && eventKind(kind) == qw::api::Event::KIND_UNSPECIFIED)
+      return errorResponse(req, http::status::bad_request, "bad_request",
+                           "unknown event kind '" + kind + "'");
     std::string node = q.count("node") ? q["node"] : "";
     if (!node.empty() && !s.hub_.findNode(node))
       return errorResponse(req, http::status::not_found, "not_found", "no node '" + node + "'");
@@ -577,9 +580,9 @@ struct HttpHandler {
       e->set_id(static_cast<double>(se.id));
       e->set_ts(static_cast<double>(se.e.ts_ms) / 1000.0);
       e->set_at(rfc3339(se.e.ts_ms));
-      e->set_kind(se.e.kind);
+      e->set_kind(eventKind(se.e.kind));
       e->set_node(se.e.node);
-      e->set_severity(se.e.severity);
+      e->set_severity(severityOf(se.e.severity));
       e->set_message(se.e.message);
     }
     return jsonResponse(req, http::status::ok, toJson(list));

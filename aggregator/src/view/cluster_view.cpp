@@ -198,8 +198,8 @@ qw::api::ClusterView computeClusterView(const ClusterInput& in) {
 
   if (nospace) {
     auto* w = v.add_warnings();
-    w->set_code("NOSPACE");
-    w->set_severity("CRITICAL");
+    w->set_code(qw::api::Warning::NOSPACE);
+    w->set_severity(qw::api::CRITICAL);
     w->set_message("NOSPACE alarm: etcd refuses writes cluster-wide (database reached its quota)");
     w->set_action(
         "compact the keyspace, defragment each member, then disarm the alarm (etcdctl alarm "

@@ -59,7 +59,9 @@ qw::api::NodeView buildNodeView(const NodeState& n, int64_t now_wall_ms) {
   v.set_last_seq(static_cast<double>(n.last_seq));
   v.set_backlog(static_cast<double>(n.backlog));
   v.set_dropped_batches(static_cast<double>(n.dropped));
-  v.set_etcd_flavor(n.etcd_flavor);
+  if (qw::api::NodeView::Flavor f; qw::api::NodeView::Flavor_Parse(n.etcd_flavor, &f) &&
+                                   f != qw::api::NodeView::FLAVOR_UNSPECIFIED)
+    v.set_etcd_flavor(f);
   v.set_etcd_data_dir(n.etcd_data_dir);
   v.set_etcd_unit(n.etcd_unit);
   if (n.has_sample) {

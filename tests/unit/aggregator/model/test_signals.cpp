@@ -6,7 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "qw/aggregator/api/json.h"
 #include "qw/aggregator/api/prometheus.h"
+#include "qw/aggregator/model/events.h"
 #include "qw/aggregator/model/series.h"
 #include "qw/aggregator/model/signals.h"
 #include "qw/aggregator/view/cluster_view.h"
@@ -282,5 +284,31 @@ TEST_CASE("unknown signals are absent, never 0") {
     CHECK(s.disk_write_iops == 0.0);
     CHECK_FALSE(s.wal_fsync_p99_seconds.has_value());
     CHECK_FALSE(s.raft_index.has_value());  // the status answer carried no index
+  }
+}
+
+TEST_CASE("closed vocabularies: stored names map to the API's enums, unknown ones to UNSPECIFIED") {
+  CHECK(eventKind("LEADER_CHANGE") == qw::api::Event::LEADER_CHANGE);
+  CHECK(eventKind("THROTTLED_CLEARED") == qw::api::Event::THROTTLED_CLEARED);
+  CHECK(eventKind("SOMETHING_NEW") == qw::api::Event::KIND_UNSPECIFIED);
+  CHECK(eventKind("") == qw::api::Event::KIND_UNSPECIFIED);
+  CHECK(severityOf("CRITICAL") == qw::api::CRITICAL);
+  CHECK(severityOf("critical") == qw::api::SEVERITY_UNSPECIFIED);
+  CHECK(metricKind(MetricKind::kHistogram) == qw::api::MetricInfo::HISTOGRAM);
+  // Every kind the event deriver emits is one of the enum's names.
+  EventDeriver d;
+  std::vector<Event> out;
+  qw::wire::NodeSample s;
+  s.mutable_etcd()->set_reachable(true);
+  s.mutable_host()->mutable_throttled()->set_under_voltage(true);
+  d.onSample("n1", s, 1000, &out);
+  s.mutable_etcd()->set_reachable(false);
+  s.mutable_host()->mutable_throttled()->set_under_voltage(false);
+  d.onSample("n1", s, 2000, &out);
+  REQUIRE_FALSE(out.empty());
+  for (const auto& e : out) {
+    INFO(e.kind << " " << e.severity);
+    CHECK(eventKind(e.kind) != qw::api::Event::KIND_UNSPECIFIED);
+    CHECK(severityOf(e.severity) != qw::api::SEVERITY_UNSPECIFIED);
   }
 }

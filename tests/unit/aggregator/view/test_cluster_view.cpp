@@ -138,7 +138,7 @@ TEST_CASE("NOSPACE is cluster-wide: CRITICAL with a warning, members stay health
   CHECK(v.failure_tolerance() == 1);
   CHECK(v.healthy_members() == 3);
   REQUIRE(v.warnings_size() == 1);
-  CHECK(v.warnings(0).code() == "NOSPACE");
+  CHECK(v.warnings(0).code() == qw::api::Warning::NOSPACE);
   CHECK(v.warnings(0).action().find("compact") < v.warnings(0).action().find("disarm"));
 }
 

@@ -3,10 +3,19 @@
 
 #include <google/protobuf/message.h>
 
+#include "api.pb.h"
+#include "qw/aggregator/model/series.h"
+
 namespace qw::aggregator {
 
 // API JSON (DESIGN.md s6): snake_case names, every field present, enums as strings.
 std::string toJson(const google::protobuf::Message& m);
 std::string errorJson(const std::string& error, const std::string& detail);
+
+// The closed vocabularies of the API as its enums. Text stored by another version that this one
+// does not know maps to the UNSPECIFIED value (printed as such), never to a neighbour.
+qw::api::Event::Kind eventKind(const std::string& name);
+qw::api::Severity severityOf(const std::string& name);
+qw::api::MetricInfo::Kind metricKind(MetricKind k);
 
 }  // namespace qw::aggregator

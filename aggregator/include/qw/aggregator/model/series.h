@@ -26,7 +26,6 @@ const std::vector<MetricDef>& metricCatalog();
 // `*fixed_agg` = "p99"); -1 when unknown.
 int findMetric(std::string_view name, std::string* fixed_agg);
 const char* defaultAgg(MetricKind k);
-const char* kindName(MetricKind k);
 
 struct GaugePoint {
   int metric;
