@@ -110,6 +110,7 @@ IngestWriter::Result IngestWriter::commit(std::vector<Store::Item>& items, Event
     std::vector<HistPoint> hists;
     std::vector<Event> events;
     std::string payload;
+    std::map<uint64_t, Registry::Applied> applied;  // newest per member in this commit
     for (auto& it : items) {
       const auto& b = *it.batch;
       ins_batch_.bind(1, it.instance_id)
@@ -205,6 +206,10 @@ IngestWriter::Result IngestWriter::commit(std::vector<Store::Item>& items, Event
           ++res.points;
         }
         if (deriver) deriver->onSample(it.node, s, ts, &events);
+        if (s.etcd().reachable() && s.etcd().member_id()) {
+          auto& a = applied[s.etcd().member_id()];
+          if (a.node.empty() || ts >= a.ts_ms) a = {it.node, s.etcd().raft_applied_index(), ts};
+        }
       }
       registry_.advanceCursor(it.instance_id, b.seq(), it.recv_ms);
       registry_.touchNode(it.node, it.recv_ms, member);
@@ -233,7 +238,10 @@ IngestWriter::Result IngestWriter::commit(std::vector<Store::Item>& items, Event
       put_hrollup_.bind(1, key.first).bind(2, key.second).bind(3, blobOf(payload)).run();
     }
     for (const auto& e : events) events_.insert(e);
+    std::vector<uint64_t> applied_written;
+    registry_.writeApplied(applied, &applied_written);
     tx.commit();
+    registry_.appliedCommitted(applied, applied_written);
     res.events = events.size();
     return res;
   } catch (...) {

@@ -32,6 +32,11 @@ std::string hintFor(int rc);
 // schema.cpp: the schema_version table and the migrations.
 int knownSchemaVersion();
 int schemaVersion(const sql::Db& db);  // 0: none
+// SQLite's application_id of our files ("QWAT").
+constexpr int64_t kApplicationId = 0x51574154;
+// Refuses (std::runtime_error) a file another program's (its application_id, or tables and no
+// schema_version): called before anything writes to the file.
+void refuseForeign(sql::Db& db);
 // Refuses (std::runtime_error) a file that is not quorumwatch's or is newer than this build;
 // otherwise applies the missing migrations, each in its own transaction.
 void migrate(sql::Db& db);
@@ -85,10 +90,26 @@ class Registry {
   // Inside the ingest transaction.
   void advanceCursor(const std::string& instance_id, uint64_t seq, int64_t recv_ms);
   void touchNode(const std::string& node, int64_t recv_ms, uint64_t member);
+  // The newest applied index of each member in a commit: written when it changed since the last
+  // write, else at most once a second of sample time (older samples, a replayed backlog, never
+  // overwrite newer ones). appliedCommitted() once the transaction committed.
+  struct Applied {
+    std::string node;
+    uint64_t index = 0;
+    int64_t ts_ms = 0;
+  };
+  void writeApplied(const std::map<uint64_t, Applied>& newest, std::vector<uint64_t>* written);
+  void appliedCommitted(const std::map<uint64_t, Applied>& newest,
+                        const std::vector<uint64_t>& written);
+  std::map<uint64_t, Store::AppliedIndex> lastApplied();
+  void recordFlavor(const std::string& node, const std::string& flavor, int64_t now_ms);
+  std::map<std::string, std::string> nodeFlavors();
+  std::vector<Store::MemberRecord> memberHistory();
 
  private:
   sql::Db& db_;
-  sql::Stmt upd_cursor_, sel_cursor_, upd_node_;
+  sql::Stmt upd_cursor_, sel_cursor_, upd_node_, ups_applied_;
+  std::map<uint64_t, Applied> applied_;  // as last written (committed)
 };
 
 // ingest_writer.cpp: batches, raw samples, points, histogram deltas, rollups, derived events.

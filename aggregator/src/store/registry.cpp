@@ -1,5 +1,6 @@
 #include <cerrno>
 #include <cstdlib>
+#include <set>
 
 #include "parts.h"
 
@@ -46,7 +47,12 @@ Registry::Registry(sql::Db& db)
       upd_node_(db,
                 "UPDATE nodes SET last_seen_ms = ?, member_id = CASE WHEN ? = '' THEN member_id "
                 "ELSE ? END WHERE name = ?",
-                true) {}
+                true),
+      ups_applied_(db,
+                   "INSERT INTO member_applied(member_id, node, applied_index, ts_ms) "
+                   "VALUES(?1,?2,?3,?4) ON CONFLICT(member_id) DO UPDATE SET node = ?2, "
+                   "applied_index = ?3, ts_ms = ?4 WHERE ?4 >= ts_ms",
+                   true) {}
 
 std::optional<uint64_t> Registry::lastSeq(const std::string& instance_id) {
   sel_cursor_.bind(1, instance_id);
@@ -101,20 +107,104 @@ void Registry::recordAgent(const std::string& instance_id, const std::string& no
 
 void Registry::saveMembers(const std::map<uint64_t, MemberInfo>& members, int64_t now_ms) {
   sql::Tx tx(db_);
-  db_.exec("DELETE FROM members");
-  sql::Stmt s(db_,
-              "INSERT INTO members(member_id, name, is_learner, peer_urls, client_urls, "
-              "updated_ms) VALUES(?,?,?,?,?,?)");
+  // Every member stays: the ones in the list are (again) current, the others have left.
+  std::set<std::string> left;
+  {
+    sql::Stmt cur(db_, "SELECT member_id FROM members WHERE removed_ms IS NULL");
+    while (cur.next()) left.insert(cur.text(0));
+  }
+  sql::Stmt up(db_,
+               "INSERT INTO members(member_id, name, is_learner, peer_urls, client_urls, "
+               "updated_ms, first_seen_ms, last_seen_ms) VALUES(?1,?2,?3,?4,?5,?6,?6,?6) "
+               "ON CONFLICT(member_id) DO UPDATE SET name = ?2, is_learner = ?3, peer_urls = ?4, "
+               "client_urls = ?5, updated_ms = ?6, last_seen_ms = ?6, removed_ms = NULL");
   for (const auto& [id, m] : members) {
-    s.bind(1, std::to_string(id))
+    std::string mid = std::to_string(id);
+    up.bind(1, mid)
         .bind(2, m.name)
         .bind(3, m.is_learner ? 1 : 0)
         .bind(4, join(m.peer_urls))
         .bind(5, join(m.client_urls))
         .bind(6, now_ms)
         .run();
+    left.erase(mid);
   }
+  sql::Stmt gone(db_, "UPDATE members SET removed_ms = ?2, updated_ms = ?2 WHERE member_id = ?1");
+  for (const auto& mid : left) gone.bind(1, mid).bind(2, now_ms).run();
   tx.commit();
+}
+
+std::vector<Store::MemberRecord> Registry::memberHistory() {
+  std::vector<Store::MemberRecord> out;
+  sql::Stmt s(db_,
+              "SELECT member_id, name, is_learner, peer_urls, client_urls, first_seen_ms, "
+              "last_seen_ms, removed_ms FROM members ORDER BY first_seen_ms, member_id");
+  while (s.next()) {
+    Store::MemberRecord r;
+    std::string mid = s.text(0);
+    if (!parseId(mid, &r.info.id))
+      throw sql::Error(SQLITE_CORRUPT, "member id '" + mid + "' is not a number");
+    r.info.name = s.text(1);
+    r.info.is_learner = s.int64(2) != 0;
+    r.info.peer_urls = split(s.text(3));
+    r.info.client_urls = split(s.text(4));
+    r.first_seen_ms = s.int64(5);
+    r.last_seen_ms = s.int64(6);
+    if (!s.isNull(7)) r.removed_ms = s.int64(7);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void Registry::writeApplied(const std::map<uint64_t, Applied>& newest,
+                            std::vector<uint64_t>* written) {
+  for (const auto& [member, a] : newest) {
+    auto it = applied_.find(member);
+    if (it != applied_.end()) {
+      const Applied& last = it->second;
+      if (a.ts_ms < last.ts_ms) continue;  // older knowledge
+      if (a.index == last.index && a.node == last.node && a.ts_ms < last.ts_ms + 1000) continue;
+    }
+    ups_applied_.bind(1, std::to_string(member)).bind(2, a.node).bind(3, a.index).bind(4, a.ts_ms);
+    ups_applied_.run();
+    written->push_back(member);
+  }
+}
+
+void Registry::appliedCommitted(const std::map<uint64_t, Applied>& newest,
+                                const std::vector<uint64_t>& written) {
+  for (uint64_t m : written) applied_[m] = newest.at(m);
+}
+
+std::map<uint64_t, Store::AppliedIndex> Registry::lastApplied() {
+  std::map<uint64_t, Store::AppliedIndex> out;
+  sql::Stmt s(db_, "SELECT member_id, node, applied_index, ts_ms FROM member_applied");
+  while (s.next()) {
+    uint64_t id = 0;
+    std::string mid = s.text(0);
+    if (!parseId(mid, &id))
+      throw sql::Error(SQLITE_CORRUPT, "member id '" + mid + "' is not a number");
+    out[id] = {s.text(1), static_cast<uint64_t>(s.int64(2)), s.int64(3)};
+  }
+  return out;
+}
+
+void Registry::recordFlavor(const std::string& node, const std::string& flavor, int64_t now_ms) {
+  if (flavor.empty()) return;
+  sql::Stmt(db_,
+            "INSERT INTO node_flavors(node, flavor, first_seen_ms, updated_ms) VALUES(?1,?2,?3,?3) "
+            "ON CONFLICT(node) DO UPDATE SET flavor = ?2, updated_ms = ?3 WHERE flavor <> ?2")
+      .bind(1, node)
+      .bind(2, flavor)
+      .bind(3, now_ms)
+      .run();
+}
+
+std::map<std::string, std::string> Registry::nodeFlavors() {
+  std::map<std::string, std::string> out;
+  sql::Stmt s(db_, "SELECT node, flavor FROM node_flavors");
+  while (s.next()) out[s.text(0)] = s.text(1);
+  return out;
 }
 
 std::optional<std::string> Registry::load(Hub* hub) {
@@ -155,7 +245,10 @@ std::optional<std::string> Registry::load(Hub* hub) {
     }
     std::map<uint64_t, MemberInfo> members;
     {
-      sql::Stmt s(db_, "SELECT member_id, name, is_learner, peer_urls, client_urls FROM members");
+      // Current members only (members.removed_ms: the ones that left stay as history).
+      sql::Stmt s(db_,
+                  "SELECT member_id, name, is_learner, peer_urls, client_urls FROM members WHERE "
+                  "removed_ms IS NULL");
       while (s.next()) {
         MemberInfo m;
         std::string mid = s.text(0);
@@ -169,7 +262,7 @@ std::optional<std::string> Registry::load(Hub* hub) {
     }
     hub->setMembers(std::move(members));
   } catch (const sql::Error& e) {
-    return bad(e.what() + hintFor(e.code()));
+    return bad(e.what() + hintFor(e.extendedCode()));
   }
   return std::nullopt;
 }

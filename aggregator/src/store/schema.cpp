@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -76,7 +77,31 @@ ALTER TABLE nodes ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE samples ADD COLUMN ts_ms INTEGER;
 CREATE UNIQUE INDEX samples_by_ts ON samples(node, ts_ms);
 )sql",
+    // 4: member history. A member is never deleted: first_seen_ms/last_seen_ms bound when the
+    // member list had it, removed_ms is set when it leaves (NULL: a current member). Rows from
+    // before this version count as seen once, at their updated_ms.
+    R"sql(
+ALTER TABLE members ADD COLUMN first_seen_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN removed_ms INTEGER;
+UPDATE members SET first_seen_ms = updated_ms, last_seen_ms = updated_ms;
+)sql",
+    // 5: what the recovery planner needs after an outage longer than the samples' retention
+    // (registry tables, never trimmed): each member's last known raft applied index and the
+    // sample time it was seen at, and each node's etcd flavor from its agent's Hello.
+    R"sql(
+CREATE TABLE member_applied(
+  member_id TEXT PRIMARY KEY, node TEXT NOT NULL, applied_index INTEGER NOT NULL,
+  ts_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE node_flavors(
+  node TEXT PRIMARY KEY, flavor TEXT NOT NULL, first_seen_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
+
+static_assert(std::size(kMigrations) == Store::kSchemaVersion, "a migration per version");
 
 // The tables each version brought (a file claiming a version without them is not ours).
 struct Table {
@@ -86,7 +111,8 @@ struct Table {
 const Table kTables[] = {{1, "ingest_cursors"}, {1, "batches"},     {1, "samples"},
                          {1, "nodes"},          {1, "members"},     {2, "series"},
                          {2, "points"},         {2, "hist_points"}, {2, "rollups"},
-                         {2, "hist_rollups"},   {2, "events"}};
+                         {2, "hist_rollups"},   {2, "events"},      {5, "member_applied"},
+                         {5, "node_flavors"}};
 
 std::string refuse(const sql::Db& db, const std::string& why) {
   return "database '" + db.path() + "' is not quorumwatch's: " + why +
@@ -96,8 +122,9 @@ std::string refuse(const sql::Db& db, const std::string& why) {
 }  // namespace
 
 std::string hintFor(int rc) {
+  const bool short_read = rc == SQLITE_IOERR_SHORT_READ;
   rc &= 0xff;
-  if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+  if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT || short_read)
     return " (not an SQLite database, or a damaged one: move it aside and start with a new --db; "
            "agents resend what their spools still hold)";
   return "";
@@ -111,21 +138,45 @@ int schemaVersion(const sql::Db& db) {
   return static_cast<int>(s.int64(0));
 }
 
-void migrate(sql::Db& db) {
+void refuseForeign(sql::Db& db) {
+  // Another program's file may say so in its header (SQLite's application_id).
+  {
+    sql::Stmt s(db, "PRAGMA application_id");
+    int64_t id = s.next() ? s.int64(0) : 0;
+    if (id != 0 && id != kApplicationId) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "0x%08llx", static_cast<unsigned long long>(id & 0xffffffff));
+      throw std::runtime_error(refuse(db, std::string("its application_id is ") + hex));
+    }
+  }
   // A file with tables but no schema_version is somebody else's database: never add ours to it.
+  sql::Stmt s(db,
+              "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+              "ORDER BY name = 'schema_version' DESC, name");
+  if (s.next() && s.text(0) != "schema_version")
+    throw std::runtime_error(
+        refuse(db, "it has tables (" + s.text(0) + ", ...) and no schema_version"));
+}
+
+void migrate(sql::Db& db) {
+  refuseForeign(db);
   std::vector<std::string> tables;
   {
     sql::Stmt s(db,
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-                "ORDER BY name = 'schema_version' DESC, name");
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
     while (s.next()) tables.push_back(s.text(0));
   }
-  if (!tables.empty() && tables.front() != "schema_version")
-    throw std::runtime_error(
-        refuse(db, "it has tables (" + tables.front() + ", ...) and no schema_version"));
   db.exec(
       "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL, applied_ms INTEGER)");
-  int have = schemaVersion(db);
+  int have = 0;
+  try {
+    have = schemaVersion(db);
+  } catch (const sql::Error& e) {
+    if (e.code() == SQLITE_CORRUPT || e.code() == SQLITE_NOTADB || e.code() == SQLITE_IOERR)
+      throw;  // damaged, not foreign
+    throw std::runtime_error(
+        refuse(db, std::string("its schema_version table is not ours (") + e.what() + ")"));
+  }
   int want = knownSchemaVersion();
   if (have > want)
     throw std::runtime_error("database '" + db.path() + "': schema version " +
@@ -144,6 +195,12 @@ void migrate(sql::Db& db) {
         .bind(1, v)
         .run();
     tx.commit();
+  }
+  // Says whose file this is (SQLite's header; files from before version 5 get it now).
+  sql::Stmt s(db, "PRAGMA application_id");
+  if (!s.next() || s.int64(0) != kApplicationId) {
+    s.reset();
+    db.exec("PRAGMA application_id=" + std::to_string(kApplicationId));
   }
 }
 

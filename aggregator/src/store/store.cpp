@@ -20,6 +20,7 @@ Store::Store(const Options& opts) : opts_(opts) {
     // Best effort like before: a file we may not chmod (not ours) still opens if readable.
     (void)::chmod(opts_.path.c_str(), 0640);
     db_.busyTimeout(5000);
+    storage::refuseForeign(db_);  // before the journal mode changes the file
     db_.exec("PRAGMA journal_mode=WAL");
     db_.exec("PRAGMA synchronous=" + opts_.synchronous);
     db_.exec("PRAGMA foreign_keys=ON");
@@ -45,7 +46,8 @@ Store::Store(const Options& opts) : opts_(opts) {
     // Members built so far are destroyed in reverse order (statements before the connection).
     std::string what = e.what();
     if (what.rfind("cannot open", 0) == 0) throw std::runtime_error(what);
-    throw std::runtime_error("database '" + opts_.path + "': " + what + storage::hintFor(e.code()));
+    throw std::runtime_error("database '" + opts_.path + "': " + what +
+                             storage::hintFor(e.extendedCode()));
   }
 }
 
@@ -172,5 +174,45 @@ std::optional<std::string> Store::saveMembers(const std::map<uint64_t, MemberInf
 }
 
 std::optional<std::string> Store::load(Hub* hub) { return registry_->load(hub); }
+
+std::optional<std::string> Store::memberHistory(std::vector<MemberRecord>* out) {
+  try {
+    *out = registry_->memberHistory();
+  } catch (const std::exception& e) {
+    out->clear();
+    return failed(e);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Store::lastApplied(std::map<uint64_t, AppliedIndex>* out) {
+  try {
+    *out = registry_->lastApplied();
+  } catch (const std::exception& e) {
+    out->clear();
+    return failed(e);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Store::recordFlavor(const std::string& node, const std::string& flavor,
+                                               int64_t now_ms) {
+  try {
+    registry_->recordFlavor(node, flavor, now_ms);
+  } catch (const std::exception& e) {
+    return failed(e);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Store::nodeFlavors(std::map<std::string, std::string>* out) {
+  try {
+    *out = registry_->nodeFlavors();
+  } catch (const std::exception& e) {
+    out->clear();
+    return failed(e);
+  }
+  return std::nullopt;
+}
 
 }  // namespace qw::aggregator

@@ -73,7 +73,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 5;
   int schemaVersion() const;
 
   // One transaction for all items: batches, raw samples, points, histogram deltas, per-minute
@@ -112,6 +112,30 @@ class Store {
                                          int64_t now_ms, std::string* previous_boot_id = nullptr);
   std::optional<std::string> saveMembers(const std::map<uint64_t, MemberInfo>& members,
                                          int64_t now_ms);
+  // Every member the cluster has had (saveMembers keeps them): when the member list first and
+  // last had it, and when it left (nullopt: a current member).
+  struct MemberRecord {
+    MemberInfo info;
+    int64_t first_seen_ms = 0;
+    int64_t last_seen_ms = 0;
+    std::optional<int64_t> removed_ms;
+  };
+  std::optional<std::string> memberHistory(std::vector<MemberRecord>* out);
+  // A member's last known raft applied index and the time of the sample that carried it,
+  // written at ingest (inside the commit, when it changed, else at most once a second) and never
+  // trimmed by retention: what the recovery planner reads after a long outage.
+  struct AppliedIndex {
+    std::string node;
+    uint64_t applied_index = 0;
+    int64_t ts_ms = 0;
+  };
+  std::optional<std::string> lastApplied(std::map<uint64_t, AppliedIndex>* out);
+  // The etcd flavor ("etcd", "k3s", "kubeadm") a node's agent reported in its Hello; written
+  // only when it changed ("" is ignored: an agent that does not say). Call it where Hello is
+  // handled, next to recordAgent.
+  std::optional<std::string> recordFlavor(const std::string& node, const std::string& flavor,
+                                          int64_t now_ms);
+  std::optional<std::string> nodeFlavors(std::map<std::string, std::string>* out);
   // Restores nodes (with their newest sample and member id) and membership after a restart.
   // An error names what in the file is unreadable (a damaged or foreign database).
   std::optional<std::string> load(Hub* hub);
