@@ -147,7 +147,6 @@ class SeriesQuery {
                                    std::vector<Store::SeriesPoint>* out);
 
  private:
-  sql::Db& db_;
   sql::Stmt sel_series_, rollups_, points_, hist_rollups_, hist_points_;
 };
 

@@ -19,8 +19,7 @@ double quantileOf(const std::string& agg) {
 }  // namespace
 
 SeriesQuery::SeriesQuery(sql::Db& db)
-    : db_(db),
-      sel_series_(db, "SELECT id FROM series WHERE node = ? AND metric = ?", true),
+    : sel_series_(db, "SELECT id FROM series WHERE node = ? AND metric = ?", true),
       rollups_(db,
                "SELECT minute_ms, n, sum, vmin, vmax, last_ts, last FROM rollups WHERE "
                "series_id = ?1 AND minute_ms >= ?2 AND minute_ms <= ?3",
