@@ -697,6 +697,8 @@ void Server::onHello(const std::shared_ptr<AgentConn>& c) {
     c->fail("store", "aggregator cannot write its database");
     return;
   }
+  if (auto err = store_.recordFlavor(h.node_name(), h.etcd_flavor(), now))
+    log->warn("agent {}: cannot record its etcd flavor: {}", h.node_name(), *err);
   auto last = store_.lastSeq(h.instance_id());
   auto& n = hub_.node(h.node_name());
   n.cluster_name = h.cluster_name();

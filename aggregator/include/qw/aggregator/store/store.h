@@ -1,25 +1,35 @@
 #pragma once
 // SQLite store (DESIGN.md s5): WAL, prepared statements, schema version table with migrations,
 // group commit (many batches per transaction), idempotent on (agent instance, seq).
+// The facade over the store's parts (aggregator/src/store/): schema, ingest_writer, series_query,
+// event_log, registry, retention, checkpointer, all on the one idiom of db.h.
 #include <sqlite3.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "qw/aggregator/ingest/placement.h"
 #include "qw/aggregator/model/events.h"
 #include "qw/aggregator/model/hub.h"
 #include "qw/aggregator/model/series.h"
+#include "qw/aggregator/store/db.h"
 #include "wire.pb.h"
 
 namespace qw::aggregator {
+
+namespace storage {
+class Registry;
+class EventLog;
+class IngestWriter;
+class SeriesQuery;
+class Retention;
+class Checkpointer;
+}  // namespace storage
 
 class Store {
  public:
@@ -63,7 +73,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 5;
   int schemaVersion() const;
 
   // One transaction for all items: batches, raw samples, points, histogram deltas, per-minute
@@ -91,7 +101,7 @@ class Store {
   // events tables): a few thousand rows at most, so it never stalls ingest.
   PruneResult pruneStep(int64_t now_ms);
   int64_t dbSizeBytes();
-  uint64_t checkpoints() const { return checkpoints_.load(); }
+  uint64_t checkpoints() const;
   // Highest stored seq of an agent instance; nullopt when none.
   std::optional<uint64_t> lastSeq(const std::string& instance_id);
 
@@ -102,51 +112,50 @@ class Store {
                                          int64_t now_ms, std::string* previous_boot_id = nullptr);
   std::optional<std::string> saveMembers(const std::map<uint64_t, MemberInfo>& members,
                                          int64_t now_ms);
+  // Every member the cluster has had (saveMembers keeps them): when the member list first and
+  // last had it, and when it left (nullopt: a current member).
+  struct MemberRecord {
+    MemberInfo info;
+    int64_t first_seen_ms = 0;
+    int64_t last_seen_ms = 0;
+    std::optional<int64_t> removed_ms;
+  };
+  std::optional<std::string> memberHistory(std::vector<MemberRecord>* out);
+  // A member's last known raft applied index and the time of the sample that carried it,
+  // written at ingest (inside the commit, when it changed, else at most once a second) and never
+  // trimmed by retention: what the recovery planner reads after a long outage.
+  struct AppliedIndex {
+    std::string node;
+    uint64_t applied_index = 0;
+    int64_t ts_ms = 0;
+  };
+  std::optional<std::string> lastApplied(std::map<uint64_t, AppliedIndex>* out);
+  // The etcd flavor ("etcd", "k3s", "kubeadm") a node's agent reported in its Hello; written
+  // only when it changed ("" is ignored: an agent that does not say). Call it where Hello is
+  // handled, next to recordAgent.
+  std::optional<std::string> recordFlavor(const std::string& node, const std::string& flavor,
+                                          int64_t now_ms);
+  std::optional<std::string> nodeFlavors(std::map<std::string, std::string>* out);
   // Restores nodes (with their newest sample and member id) and membership after a restart.
   // An error names what in the file is unreadable (a damaged or foreign database).
   std::optional<std::string> load(Hub* hub);
 
-  sqlite3* db() { return db_; }
+  sqlite3* db() { return db_.handle(); }
 
  private:
-  void open();     // the constructor's work
-  void release();  // statements, checkpointer, connection (also after a failed open)
-  void exec(const char* sql);
-  sqlite3_stmt* prepare(const char* sql);
-  void migrate();
-  int64_t seriesId(const std::string& node, int metric);
-  bool insertEvent(const Event& e);
-  bool one(sqlite3_stmt* s, int64_t* out);
-
-  void checkpointLoop();
+  std::optional<std::string> failed(const std::exception& e);  // sets last_rc_
 
   Options opts_;
   int last_rc_ = SQLITE_OK;
-  std::thread checkpointer_;
-  std::mutex ck_mu_;
-  std::condition_variable ck_cv_;
-  bool ck_stop_ = false;
-  bool ck_wanted_ = false;
-  std::atomic<uint64_t> checkpoints_{0};
   uint64_t points_stored_ = 0, events_stored_ = 0, rows_pruned_ = 0, points_conflicts_ = 0;
-  std::map<std::string, std::vector<int64_t>> series_ids_;  // node -> id by metric (0: none yet)
-  std::vector<int64_t> prune_queue_;
-  int prune_misc_ = 0;
-
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* ins_batch_ = nullptr;
-  sqlite3_stmt* ins_sample_ = nullptr;
-  sqlite3_stmt* upd_cursor_ = nullptr;
-  sqlite3_stmt* sel_cursor_ = nullptr;
-  sqlite3_stmt* upd_node_ = nullptr;
-  sqlite3_stmt* sel_series_ = nullptr;
-  sqlite3_stmt* ins_series_ = nullptr;
-  sqlite3_stmt* ins_point_ = nullptr;
-  sqlite3_stmt* ins_hist_ = nullptr;
-  sqlite3_stmt* ups_rollup_ = nullptr;
-  sqlite3_stmt* sel_hrollup_ = nullptr;
-  sqlite3_stmt* put_hrollup_ = nullptr;
-  sqlite3_stmt* ins_event_ = nullptr;
+  // Declared in dependency order: destroyed (statements finalized) before the connection.
+  sql::Db db_;
+  std::unique_ptr<storage::Registry> registry_;
+  std::unique_ptr<storage::EventLog> events_;
+  std::unique_ptr<storage::IngestWriter> ingest_;
+  std::unique_ptr<storage::SeriesQuery> series_;
+  std::unique_ptr<storage::Retention> retention_;
+  std::unique_ptr<storage::Checkpointer> checkpointer_;
 };
 
 }  // namespace qw::aggregator
