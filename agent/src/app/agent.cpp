@@ -20,9 +20,10 @@
 
 #include "qw/agent/app/trim.h"
 #include "qw/agent/collect/etcd_sampler.h"
+#include "qw/agent/collect/unit_collector.h"
 #include "qw/agent/parse/etcd_metrics.h"
 #include "qw/agent/sys/host.h"
-#include "qw/agent/sys/unit_watch.h"
+#include "qw/agent/sys/worker.h"
 #include "qw/agent/uplink/spool.h"
 #include "qw/agent/uplink/uplink.h"
 #include "qw/fs_util.h"
@@ -264,15 +265,14 @@ int runAgent(const AgentConfig& cfg) {
   hcfg.data_device = cfg.etcd_data_device;
   hcfg.etcd_port = parseUrl(cfg.etcd_endpoint)->port;
   HostSampler host(hcfg);
-  UnitWatcher unit(cfg.etcd_unit);
-  UnitStatus unit_status;
-  int64_t unit_polled_ms = -1'000'000;
-  uint64_t unit_errors = 0;
-  std::string last_unit_error, logged_unit_unsupported, logged_data_dir, logged_device;
+  // Blocking work (the sd-bus unit poll) runs on a thread at idle priority; its results come
+  // back through `ioc`, so the sampling loop never waits on D-Bus.
+  IdleWorker worker(ioc.get_executor());
+  UnitCollector unit(cfg.etcd_unit, worker);
+  std::string logged_data_dir, logged_device;
   if (!cfg.etcd_unit.empty()) {
     hello.set_etcd_unit(cfg.etcd_unit);
-    unit_status = unit.poll();
-    unit_polled_ms = clock.steadyMs();
+    unit.collect(clock.steadyMs(), nullptr);  // starts the first poll now
   }
   hello.set_etcd_data_dir(cfg.etcd_data_dir);
   for (const auto& d : cfg.snapshot_dirs) hello.add_snapshot_dirs(d);
@@ -383,26 +383,9 @@ int runAgent(const AgentConfig& cfg) {
           // The node: disk, thermal, power, pressure, memory, the etcd process and its unit.
           int64_t steady_ms = clock.steadyMs();
           host.sample(steady_ms, s);
-          if (!cfg.etcd_unit.empty()) {
-            if (steady_ms - unit_polled_ms >= 10000) {
-              unit_status = unit.poll();
-              unit_polled_ms = steady_ms;
-              if (!unit_status.error.empty()) {
-                ++unit_errors;
-                last_unit_error = unit_status.error;
-              }
-            }
-            if (unit_status.restarts) s->mutable_host()->set_unit_restarts(*unit_status.restarts);
-            s->mutable_host()->set_unit_state(unit_status.active_state);
-            if (!unit_status.unsupported.empty())
-              s->mutable_host()->add_unsupported(unit_status.unsupported);
-          }
+          unit.collect(steady_ms, s);
           for (const auto& u : host.takeNewUnsupported()) log->info("not supported here: {}", u);
-          if (!unit_status.unsupported.empty() &&
-              logged_unit_unsupported != unit_status.unsupported) {
-            log->info("not supported here: {}", unit_status.unsupported);
-            logged_unit_unsupported = unit_status.unsupported;
-          }
+          if (auto u = unit.takeNewUnsupported()) log->info("not supported here: {}", *u);
           if (host.dataDir() != logged_data_dir || host.device().disk != logged_device) {
             logged_data_dir = host.dataDir();
             logged_device = host.device().disk;
@@ -418,11 +401,11 @@ int runAgent(const AgentConfig& cfg) {
             e->set_count(host.errors());
             e->set_last_error(host.lastError());
           }
-          if (unit_errors) {
+          if (unit.errors()) {
             auto* e = s->add_errors();
             e->set_sampler("unit");
-            e->set_count(unit_errors);
-            e->set_last_error(last_unit_error);
+            e->set_count(unit.errors());
+            e->set_last_error(unit.lastError());
           }
           // Log transitions, not every cycle.
           std::string state = s->etcd().reachable() ? "reachable" : s->etcd().error();
