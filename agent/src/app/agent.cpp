@@ -19,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "qw/agent/app/trim.h"
+#include "qw/agent/collect/error_once.h"
 #include "qw/agent/collect/etcd_sampler.h"
 #include "qw/agent/collect/unit_collector.h"
 #include "qw/agent/parse/etcd_metrics.h"
@@ -294,6 +295,9 @@ int runAgent(const AgentConfig& cfg) {
   bool fresh_scrape = false;
   uint64_t metrics_errors = 0;
   std::string last_metrics_error;
+  // Host, /metrics and unit errors are counted in every sample and logged once per kind.
+  ErrorOnce error_log;
+  SamplerErrorBook error_book;
   net::steady_timer metrics_tick(ioc);
   HttpSession metrics_session(metrics_url, etcd_tls);
   net::co_spawn(
@@ -327,6 +331,10 @@ int runAgent(const AgentConfig& cfg) {
               ++metrics_errors;
               last_metrics_error = err;
             }
+            std::vector<ErrorOnce::Failure> failed;
+            if (!err.empty()) failed.emplace_back("metrics/metrics", err);
+            for (const auto& line : error_log.update("metrics", failed))
+              log->warn("sampler error: {}", line);
           }
           metrics_tick.expires_after(cfg.metrics_interval);
           boost::system::error_code ec;
@@ -368,22 +376,20 @@ int runAgent(const AgentConfig& cfg) {
             sent_at = scraped_at;
             fresh_scrape = false;
           }
-          if (etcd_errors) {
-            auto* e = s->add_errors();
-            e->set_sampler("etcd");
-            e->set_count(etcd_errors);
-            e->set_last_error(last_etcd_error);
-          }
-          if (metrics_errors) {
-            auto* e = s->add_errors();
-            e->set_sampler("metrics");
-            e->set_count(metrics_errors);
-            e->set_last_error(last_metrics_error);
-          }
+          error_book.set("etcd", etcd_errors, last_etcd_error);
+          error_book.set("metrics", metrics_errors, last_metrics_error);
           // The node: disk, thermal, power, pressure, memory, the etcd process and its unit.
           int64_t steady_ms = clock.steadyMs();
           host.sample(steady_ms, s);
+          for (const auto& line : error_log.update(host.ranLastCycle(), host.lastCycleErrors()))
+            log->warn("sampler error: host: {}", line);
           unit.collect(steady_ms, s);
+          if (auto delivered = unit.takeDelivered()) {
+            std::vector<ErrorOnce::Failure> failed;
+            if (!delivered->empty()) failed.emplace_back("unit/unit", *delivered);
+            for (const auto& line : error_log.update("unit", failed))
+              log->warn("sampler error: {}", line);
+          }
           for (const auto& u : host.takeNewUnsupported()) log->info("not supported here: {}", u);
           if (auto u = unit.takeNewUnsupported()) log->info("not supported here: {}", *u);
           if (host.dataDir() != logged_data_dir || host.device().disk != logged_device) {
@@ -395,18 +401,10 @@ int runAgent(const AgentConfig& cfg) {
                             ? ""
                             : " (partition " + host.device().partition + ")");
           }
-          if (host.errors()) {
-            auto* e = s->add_errors();
-            e->set_sampler("host");
-            e->set_count(host.errors());
-            e->set_last_error(host.lastError());
-          }
-          if (unit.errors()) {
-            auto* e = s->add_errors();
-            e->set_sampler("unit");
-            e->set_count(unit.errors());
-            e->set_last_error(unit.lastError());
-          }
+          error_book.set("host", host.errors(), host.lastError());
+          error_book.set("unit", unit.errors(), unit.lastError());
+          // Ordered by when each sampler last failed: the last entry is the most recent error.
+          error_book.fill(s);
           // Log transitions, not every cycle.
           std::string state = s->etcd().reachable() ? "reachable" : s->etcd().error();
           if (state != last_etcd_state) {
