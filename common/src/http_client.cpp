@@ -97,7 +97,9 @@ net::awaitable<std::vector<tcp::endpoint>> resolveWithDeadline(
   AbandonOnExit guard{st};
   auto wake = std::make_shared<net::steady_timer>(ex, deadline);
   if (!lookup) lookup = getaddrinfoLookup;
-  std::thread([st, wake, ex, lookup = std::move(lookup), h = host, p = url.port] {
+  // The thread holds no timer of its own: an abandoned lookup may end after the io_context.
+  std::weak_ptr<net::steady_timer> weak_wake = wake;
+  std::thread([st, weak_wake, ex, lookup = std::move(lookup), h = host, p = url.port] {
     boost::system::error_code lec;
     auto eps = lookup(h, p, lec);
     std::lock_guard<std::mutex> l(st->mu);
@@ -105,7 +107,9 @@ net::awaitable<std::vector<tcp::endpoint>> resolveWithDeadline(
     st->endpoints = std::move(eps);
     st->ec = lec;
     st->done = true;
-    net::post(ex, [wake] { wake->cancel(); });
+    net::post(ex, [weak_wake] {
+      if (auto w = weak_wake.lock()) w->cancel();
+    });
   }).detach();
   boost::system::error_code wec;
   co_await wake->async_wait(net::redirect_error(net::use_awaitable, wec));
