@@ -2,15 +2,20 @@
 
 #include "qw/net_error.h"
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -30,10 +35,43 @@ std::string describeError(const boost::system::error_code& ec) {
 
 namespace {
 
-// IP literals (the usual 127.0.0.1 etcd endpoint) need no resolver, whose getaddrinfo runs on
-// a helper thread.
-net::awaitable<std::vector<tcp::endpoint>> resolveEndpoints(const Url& url,
-                                                            boost::system::error_code& ec) {
+std::vector<tcp::endpoint> getaddrinfoLookup(const std::string& host, const std::string& port,
+                                             boost::system::error_code& ec) {
+  std::vector<tcp::endpoint> out;
+  net::io_context ioc;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(host, port, ec);
+  if (!ec)
+    for (const auto& r : results) out.push_back(r.endpoint());
+  return out;
+}
+
+// What a lookup thread and the coroutine waiting for it share. The thread posts its answer to
+// the executor only while the waiter still wants it (under the mutex), so an abandoned lookup
+// touches nothing of the caller's.
+struct LookupState {
+  std::mutex mu;
+  bool abandoned = false;
+  bool done = false;
+  std::vector<tcp::endpoint> endpoints;
+  boost::system::error_code ec;
+};
+
+// Marks the lookup abandoned when the waiting coroutine returns or is destroyed.
+struct AbandonOnExit {
+  std::shared_ptr<LookupState> st;
+  ~AbandonOnExit() {
+    std::lock_guard<std::mutex> l(st->mu);
+    st->abandoned = true;
+  }
+};
+
+}  // namespace
+
+net::awaitable<std::vector<tcp::endpoint>> resolveWithDeadline(
+    const Url& url, std::chrono::steady_clock::time_point deadline, boost::system::error_code& ec,
+    bool* timed_out, HostLookup lookup) {
+  if (timed_out) *timed_out = false;
   std::vector<tcp::endpoint> out;
   std::string host = url.host;
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
@@ -44,21 +82,47 @@ net::awaitable<std::vector<tcp::endpoint>> resolveEndpoints(const Url& url,
   } catch (...) {
     port = 0;
   }
+  // IP literals (the usual 127.0.0.1 etcd endpoint) need no lookup.
   boost::system::error_code aec;
   auto addr = net::ip::make_address(host, aec);
   if (!aec && port > 0 && port < 65536) {
     out.emplace_back(addr, static_cast<unsigned short>(port));
     co_return out;
   }
-  tcp::resolver resolver(co_await net::this_coro::executor);
-  auto results = co_await resolver.async_resolve(url.host, url.port,
-                                                 net::redirect_error(net::use_awaitable, ec));
-  if (!ec)
-    for (const auto& r : results) out.push_back(r.endpoint());
-  co_return out;
+  // getaddrinfo cannot be cancelled (asio's resolver.cancel() only drops lookups that have not
+  // started), so it runs on a thread of its own and the coroutine waits on a timer for the
+  // earlier of its answer and the deadline.
+  auto ex = co_await net::this_coro::executor;
+  auto st = std::make_shared<LookupState>();
+  AbandonOnExit guard{st};
+  auto wake = std::make_shared<net::steady_timer>(ex, deadline);
+  if (!lookup) lookup = getaddrinfoLookup;
+  // The thread holds no timer of its own: an abandoned lookup may end after the io_context.
+  std::weak_ptr<net::steady_timer> weak_wake = wake;
+  std::thread([st, weak_wake, ex, lookup = std::move(lookup), h = host, p = url.port] {
+    boost::system::error_code lec;
+    auto eps = lookup(h, p, lec);
+    std::lock_guard<std::mutex> l(st->mu);
+    if (st->abandoned) return;
+    st->endpoints = std::move(eps);
+    st->ec = lec;
+    st->done = true;
+    net::post(ex, [weak_wake] {
+      if (auto w = weak_wake.lock()) w->cancel();
+    });
+  }).detach();
+  boost::system::error_code wec;
+  co_await wake->async_wait(net::redirect_error(net::use_awaitable, wec));
+  std::lock_guard<std::mutex> l(st->mu);
+  if (!st->done) {
+    st->abandoned = true;
+    ec = net::error::timed_out;
+    if (timed_out) *timed_out = true;
+    co_return out;
+  }
+  ec = st->ec;
+  co_return std::move(st->endpoints);
 }
-
-}  // namespace
 
 namespace {
 
@@ -130,8 +194,12 @@ void HttpSession::close() {
 net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
                                           boost::system::error_code& ec) {
   auto ex = co_await net::this_coro::executor;
-  auto endpoints = co_await resolveEndpoints(url_, ec);
+  // The lookup of a name shares the request's deadline with the connect.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto endpoints = co_await resolveWithDeadline(url_, deadline, ec, &resolve_timed_out_, lookup_);
   if (ec) co_return;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
   if (url_.tls()) {
     if (!tls_) {
       ec = net::error::operation_not_supported;
@@ -147,7 +215,7 @@ net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
     conn_ = std::make_unique<Conn>(ex);
   }
   auto& lowest = conn_->lowest();
-  lowest.expires_after(timeout);
+  lowest.expires_after(std::max(left, std::chrono::milliseconds(1)));
   co_await lowest.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
   if (!ec && conn_->tls) co_await conn_->tls->handshake(ec);
   if (!ec) {
@@ -166,6 +234,7 @@ net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpReq
   auto start = std::chrono::steady_clock::now();
   for (int attempt = 0; attempt < 2; ++attempt) {
     boost::system::error_code ec;
+    resolve_timed_out_ = false;
     bool reused = conn_ && conn_->used;
     if (!conn_) co_await connect(req.timeout, ec);
     if (!ec) {
@@ -195,7 +264,7 @@ net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpReq
       }
     }
     close();  // a timed-out or broken exchange leaves the stream unusable
-    out.error = describeError(ec);
+    out.error = resolve_timed_out_ ? "resolve timeout" : describeError(ec);
     // Only a reused connection that the server may have closed while idle earns a retry; a
     // timeout is the answer (a hung etcd must not cost two deadlines).
     // Never after a response began: a streamed body's pieces are already delivered.

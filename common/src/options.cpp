@@ -1,5 +1,7 @@
 #include "qw/options.h"
 
+#include "qw/strings.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -10,22 +12,17 @@
 namespace qw {
 
 namespace {
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
+std::string trimmed(const std::string& s) { return std::string(trim(s)); }
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
-  std::string t = trim(text);
+  std::string t = trimmed(text);
   if (t.empty()) return std::nullopt;
   char* end = nullptr;
   errno = 0;
   double v = std::strtod(t.c_str(), &end);
   if (end == t.c_str() || errno != 0 || !std::isfinite(v) || v < 0) return std::nullopt;
-  std::string unit = trim(end);
+  std::string unit = trimmed(end);
   double ms;
   if (unit.empty() || unit == "s")
     ms = v * 1000;
@@ -151,12 +148,12 @@ std::optional<std::string> Options::parseConfigText(const std::string& text,
     std::string where = origin + ":" + std::to_string(lineno);
     auto hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
-    line = trim(line);
+    line = trimmed(line);
     if (line.empty()) continue;
     auto eq = line.find('=');
     if (eq == std::string::npos) return where + ": expected 'key = value', got '" + line + "'";
-    std::string key = trim(line.substr(0, eq));
-    std::string value = trim(line.substr(eq + 1));
+    std::string key = trimmed(line.substr(0, eq));
+    std::string value = trimmed(line.substr(eq + 1));
     if (key == "config") return where + ": 'config' cannot be set in a config file";
     Opt* opt = find(key);
     if (!opt) return where + ": unknown key '" + key + "'";

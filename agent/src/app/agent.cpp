@@ -19,10 +19,12 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "qw/agent/app/trim.h"
+#include "qw/agent/collect/error_once.h"
 #include "qw/agent/collect/etcd_sampler.h"
+#include "qw/agent/collect/unit_collector.h"
 #include "qw/agent/parse/etcd_metrics.h"
 #include "qw/agent/sys/host.h"
-#include "qw/agent/sys/unit_watch.h"
+#include "qw/agent/sys/worker.h"
 #include "qw/agent/uplink/spool.h"
 #include "qw/agent/uplink/uplink.h"
 #include "qw/fs_util.h"
@@ -196,326 +198,336 @@ std::string applyPriorities(const AgentConfig& cfg) {
   return done;
 }
 
-int runAgent(const AgentConfig& cfg) {
-  auto log = qw::logger("agent");
-  if (auto p = applyPriorities(cfg); !p.empty()) log->info("{}", p);
-  std::string token;
-  std::shared_ptr<TlsClientContext> etcd_tls, agg_tls;
+Agent::Agent(const AgentConfig& cfg) : cfg_(cfg), log_(qw::logger("agent")) {}
+
+Agent::~Agent() = default;
+
+bool Agent::start() {
+  if (auto p = applyPriorities(cfg_); !p.empty()) log_->info("{}", p);
+  if (!loadCredentials() || !openSpool()) return false;
+  buildHello();
+  wireUplink();
+  buildSamplers();
+  return true;
+}
+
+bool Agent::loadCredentials() {
   try {
-    if (!cfg.token_file.empty()) token = readTokenFile(cfg.token_file);
-    if (parseUrl(cfg.etcd_endpoint)->tls())
-      etcd_tls = makeClientTls(cfg.etcd_cacert, cfg.etcd_cert, cfg.etcd_key);
-    if (parseUrl(cfg.aggregator)->tls())
-      agg_tls = makeClientTls(cfg.aggregator_ca, cfg.aggregator_cert, cfg.aggregator_key);
+    if (!cfg_.token_file.empty()) token_ = readTokenFile(cfg_.token_file);
+    if (parseUrl(cfg_.etcd_endpoint)->tls())
+      etcd_tls_ = makeClientTls(cfg_.etcd_cacert, cfg_.etcd_cert, cfg_.etcd_key);
+    if (parseUrl(cfg_.aggregator)->tls())
+      agg_tls_ = makeClientTls(cfg_.aggregator_ca, cfg_.aggregator_cert, cfg_.aggregator_key);
   } catch (const std::exception& e) {
-    log->error("{}", e.what());
-    return 1;
+    log_->error("{}", e.what());
+    return false;
   }
+  return true;
+}
 
-  net::io_context ioc(1);
-  std::unique_ptr<Spool> spool_ptr;
-  if (cfg.spool_file.empty()) {
-    spool_ptr = std::make_unique<Spool>(static_cast<size_t>(cfg.spool_max_bytes));
-  } else {
-    std::string err, note;
-    spool_ptr =
-        Spool::openFile(cfg.spool_file, static_cast<size_t>(cfg.spool_max_bytes), &err, &note);
-    if (!spool_ptr) {
-      log->error("{}", err);
-      return 1;
-    }
-    log->info("{}", note);
+bool Agent::openSpool() {
+  if (cfg_.spool_file.empty()) {
+    spool_ = std::make_unique<Spool>(static_cast<size_t>(cfg_.spool_max_bytes));
+    return true;
   }
-  Spool& spool = *spool_ptr;
+  std::string err, note;
+  spool_ = Spool::openFile(cfg_.spool_file, static_cast<size_t>(cfg_.spool_max_bytes), &err, &note);
+  if (!spool_) {
+    log_->error("{}", err);
+    return false;
+  }
+  log_->info("{}", note);
+  return true;
+}
 
-  SystemClock clock;
-  qw::wire::Hello hello;
-  hello.set_cluster_name(cfg.cluster_name);
-  hello.set_node_name(cfg.node_name.empty() ? hostName() : cfg.node_name);
-  hello.set_agent_version(qw::kVersion);
-  hello.set_instance_id(spool.instanceId());
-  if (auto b = readFile(cfg.procfs_root + "/sys/kernel/random/boot_id")) {
+void Agent::buildHello() {
+  hello_.set_cluster_name(cfg_.cluster_name);
+  hello_.set_node_name(cfg_.node_name.empty() ? hostName() : cfg_.node_name);
+  hello_.set_agent_version(qw::kVersion);
+  hello_.set_instance_id(spool_->instanceId());
+  if (auto b = readFile(cfg_.procfs_root + "/sys/kernel/random/boot_id")) {
     std::string id = *b;
     while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
-    hello.set_boot_id(id);
+    hello_.set_boot_id(id);
   }
-  const uint64_t boot_key = qw::bootKey(hello.boot_id());
-  hello.set_failure_domain(cfg.failure_domain);
-  hello.set_etcd_flavor(cfg.etcd_flavor == "auto" ? "etcd" : cfg.etcd_flavor);
-  hello.set_protocol_version(1);
-  hello.set_etcd_endpoint(cfg.etcd_endpoint);
-  hello.set_ack_delay_ms(static_cast<uint32_t>(cfg.ack_delay.count()));
+  boot_key_ = qw::bootKey(hello_.boot_id());
+  hello_.set_failure_domain(cfg_.failure_domain);
+  hello_.set_etcd_flavor(cfg_.etcd_flavor == "auto" ? "etcd" : cfg_.etcd_flavor);
+  hello_.set_protocol_version(1);
+  hello_.set_etcd_endpoint(cfg_.etcd_endpoint);
+  hello_.set_ack_delay_ms(static_cast<uint32_t>(cfg_.ack_delay.count()));
+}
 
+// ---- The uplink wiring: the one place the agent configures and constructs its uplink.
+void Agent::wireUplink() {
   UplinkConfig ucfg;
-  ucfg.url = *parseUrl(cfg.aggregator);
-  ucfg.token = token;
-  ucfg.tls = agg_tls;
-  ucfg.backoff_base = cfg.backoff_base;
-  ucfg.backoff_cap = cfg.backoff_cap;
-  auto uplink = std::make_shared<Uplink>(ioc.get_executor(), ucfg, spool, hello);
+  ucfg.url = *parseUrl(cfg_.aggregator);
+  ucfg.token = token_;
+  ucfg.tls = agg_tls_;
+  ucfg.backoff_base = cfg_.backoff_base;
+  ucfg.backoff_cap = cfg_.backoff_cap;
+  uplink_ = std::make_shared<Uplink>(ioc_.get_executor(), ucfg, *spool_, hello_);
+}
 
-  EtcdSampler etcd({*parseUrl(cfg.etcd_endpoint), etcd_tls, cfg.etcd_timeout, cfg.members_interval,
-                    cfg.health_interval});
+void Agent::buildSamplers() {
+  etcd_ = std::make_unique<EtcdSampler>(EtcdSamplerConfig{*parseUrl(cfg_.etcd_endpoint), etcd_tls_,
+                                                          cfg_.etcd_timeout, cfg_.members_interval,
+                                                          cfg_.health_interval});
   HostConfig hcfg;
-  hcfg.procfs_root = cfg.procfs_root;
-  hcfg.sysfs_root = cfg.sysfs_root;
-  hcfg.slow_interval_ms = cfg.host_interval.count();
-  hcfg.data_dir = cfg.etcd_data_dir;
-  hcfg.data_device = cfg.etcd_data_device;
-  hcfg.etcd_port = parseUrl(cfg.etcd_endpoint)->port;
-  HostSampler host(hcfg);
-  UnitWatcher unit(cfg.etcd_unit);
-  UnitStatus unit_status;
-  int64_t unit_polled_ms = -1'000'000;
-  uint64_t unit_errors = 0;
-  std::string last_unit_error, logged_unit_unsupported, logged_data_dir, logged_device;
-  if (!cfg.etcd_unit.empty()) {
-    hello.set_etcd_unit(cfg.etcd_unit);
-    unit_status = unit.poll();
-    unit_polled_ms = clock.steadyMs();
+  hcfg.procfs_root = cfg_.procfs_root;
+  hcfg.sysfs_root = cfg_.sysfs_root;
+  hcfg.slow_interval_ms = cfg_.host_interval.count();
+  hcfg.data_dir = cfg_.etcd_data_dir;
+  hcfg.data_device = cfg_.etcd_data_device;
+  hcfg.etcd_port = parseUrl(cfg_.etcd_endpoint)->port;
+  host_ = std::make_unique<HostSampler>(hcfg);
+  // Blocking work (the sd-bus unit poll) runs on a thread at idle priority; its results come
+  // back through ioc_, so the sampling loop never waits on D-Bus.
+  worker_ = std::make_unique<IdleWorker>(ioc_.get_executor());
+  unit_ = std::make_unique<UnitCollector>(cfg_.etcd_unit, *worker_);
+  if (!cfg_.etcd_unit.empty()) {
+    hello_.set_etcd_unit(cfg_.etcd_unit);
+    unit_->collect(clock_.steadyMs(), nullptr);  // starts the first poll now
   }
-  hello.set_etcd_data_dir(cfg.etcd_data_dir);
-  for (const auto& d : cfg.snapshot_dirs) hello.add_snapshot_dirs(d);
-  Url metrics_url =
-      *parseUrl(cfg.etcd_metrics_url.empty()
-                    ? cfg.etcd_endpoint + (cfg.etcd_endpoint.back() == '/' ? "" : "/") + "metrics"
-                    : cfg.etcd_metrics_url);
-  if (metrics_url.tls() && !etcd_tls)
-    etcd_tls = makeClientTls(cfg.etcd_cacert, cfg.etcd_cert, cfg.etcd_key);
-  bool stopping = false;
-  net::steady_timer tick(ioc);
+  hello_.set_etcd_data_dir(cfg_.etcd_data_dir);
+  for (const auto& d : cfg_.snapshot_dirs) hello_.add_snapshot_dirs(d);
+  metrics_url_ =
+      *parseUrl(cfg_.etcd_metrics_url.empty()
+                    ? cfg_.etcd_endpoint + (cfg_.etcd_endpoint.back() == '/' ? "" : "/") + "metrics"
+                    : cfg_.etcd_metrics_url);
+  if (metrics_url_.tls() && !etcd_tls_)
+    etcd_tls_ = makeClientTls(cfg_.etcd_cacert, cfg_.etcd_cert, cfg_.etcd_key);
+  metrics_session_ = std::make_unique<HttpSession>(metrics_url_, etcd_tls_);
+}
 
-  // The full /metrics scrape runs on its own cadence in its own coroutine, so a slow or large
-  // scrape never delays the cheap probes; its deltas ride on the next fast sample.
-  // The scrape coroutine leaves the newest cumulative values here; the fast loop turns them into
-  // deltas against what it sent last, so a scrape that no sample picked up is never lost.
-  std::optional<qw::wire::EtcdMetrics> scraped, sent_metrics;
-  std::chrono::steady_clock::time_point scraped_at{}, sent_at{};
-  bool fresh_scrape = false;
-  uint64_t metrics_errors = 0;
-  std::string last_metrics_error;
-  net::steady_timer metrics_tick(ioc);
-  HttpSession metrics_session(metrics_url, etcd_tls);
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        while (!stopping) {
-          {
-            // The body is parsed as it arrives, through a 32 KiB buffer: etcd's ~150 KB text is
-            // never held whole, so the heap does not grow by it at every scrape (and no
-            // malloc_trim is needed to give those pages back, only to fault them in again).
-            EtcdMetricsReader reader;
-            HttpRequest get;
-            get.timeout = cfg.metrics_timeout;
-            get.read_chunk = 32 * 1024;
-            get.on_body = [&](std::string_view piece) { reader.feed(piece); };
-            auto r = co_await metrics_session.fetch(metrics_url.target, get);
-            auto now = std::chrono::steady_clock::now();
-            std::string err;
-            qw::wire::EtcdMetrics cur;
-            if (!r.ok)
-              err = "metrics: " + r.error;
-            else if (r.status != 200)
-              err = "metrics: HTTP " + std::to_string(r.status);
-            else if (auto e = reader.finish(&cur))
-              err = "metrics: " + *e;
-            if (err.empty()) {
-              scraped = std::move(cur);
-              scraped_at = now;
-              fresh_scrape = true;
-            } else {
-              ++metrics_errors;
-              last_metrics_error = err;
-            }
-          }
-          metrics_tick.expires_after(cfg.metrics_interval);
-          boost::system::error_code ec;
-          co_await metrics_tick.async_wait(net::redirect_error(net::use_awaitable, ec));
-        }
-      },
-      net::detached);
-
-  // systemd (Type=notify): READY=1 below; WATCHDOG=1 and STATUS= lines from the sampling loop
-  // (notifier.tick() every cycle), so they cost no wake-ups of their own and a stuck loop stops
-  // pinging; from timers of their own only when WatchdogSec= is too short for the cycle.
-  SystemdNotifier notifier;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        uint64_t cycle = 0, etcd_errors = 0;
-        std::string last_etcd_error;
-        std::string last_etcd_state;
-        auto next = std::chrono::steady_clock::now();
-        while (!stopping) {
-          qw::wire::Batch batch;
-          auto* s = batch.add_samples();
-          s->set_cycle(++cycle);
-          s->set_ts_unix_ms(clock.wallMs());
-          s->set_mono_ms(qw::bootTimeMs());
-          s->set_clock_synced(!cfg.assume_clock_unsynced && clockSynced());
-          std::string err = co_await etcd.sample(s->mutable_etcd());
-          if (!err.empty()) {
-            ++etcd_errors;
-            last_etcd_error = err;
-          }
-          // The newest /metrics scrape rides on the next fast sample, as deltas.
-          if (fresh_scrape) {
-            auto interval =
-                std::chrono::duration_cast<std::chrono::milliseconds>(scraped_at - sent_at).count();
-            *s->mutable_metrics() =
-                metricsDelta(sent_metrics ? &*sent_metrics : nullptr, *scraped, interval);
-            sent_metrics = scraped;
-            sent_at = scraped_at;
-            fresh_scrape = false;
-          }
-          if (etcd_errors) {
-            auto* e = s->add_errors();
-            e->set_sampler("etcd");
-            e->set_count(etcd_errors);
-            e->set_last_error(last_etcd_error);
-          }
-          if (metrics_errors) {
-            auto* e = s->add_errors();
-            e->set_sampler("metrics");
-            e->set_count(metrics_errors);
-            e->set_last_error(last_metrics_error);
-          }
-          // The node: disk, thermal, power, pressure, memory, the etcd process and its unit.
-          int64_t steady_ms = clock.steadyMs();
-          host.sample(steady_ms, s);
-          if (!cfg.etcd_unit.empty()) {
-            if (steady_ms - unit_polled_ms >= 10000) {
-              unit_status = unit.poll();
-              unit_polled_ms = steady_ms;
-              if (!unit_status.error.empty()) {
-                ++unit_errors;
-                last_unit_error = unit_status.error;
-              }
-            }
-            if (unit_status.restarts) s->mutable_host()->set_unit_restarts(*unit_status.restarts);
-            s->mutable_host()->set_unit_state(unit_status.active_state);
-            if (!unit_status.unsupported.empty())
-              s->mutable_host()->add_unsupported(unit_status.unsupported);
-          }
-          for (const auto& u : host.takeNewUnsupported()) log->info("not supported here: {}", u);
-          if (!unit_status.unsupported.empty() &&
-              logged_unit_unsupported != unit_status.unsupported) {
-            log->info("not supported here: {}", unit_status.unsupported);
-            logged_unit_unsupported = unit_status.unsupported;
-          }
-          if (host.dataDir() != logged_data_dir || host.device().disk != logged_device) {
-            logged_data_dir = host.dataDir();
-            logged_device = host.device().disk;
-            if (!logged_device.empty())
-              log->info("etcd data dir {} is on {}{}", logged_data_dir, logged_device,
-                        host.device().partition.empty()
-                            ? ""
-                            : " (partition " + host.device().partition + ")");
-          }
-          if (host.errors()) {
-            auto* e = s->add_errors();
-            e->set_sampler("host");
-            e->set_count(host.errors());
-            e->set_last_error(host.lastError());
-          }
-          if (unit_errors) {
-            auto* e = s->add_errors();
-            e->set_sampler("unit");
-            e->set_count(unit_errors);
-            e->set_last_error(last_unit_error);
-          }
-          // Log transitions, not every cycle.
-          std::string state = s->etcd().reachable() ? "reachable" : s->etcd().error();
-          if (state != last_etcd_state) {
-            if (s->etcd().reachable())
-              log->info("etcd {} reachable (member {})", cfg.etcd_endpoint,
-                        hex64(s->etcd().member_id()));
-            else
-              log->warn("etcd {} unreachable: {}", cfg.etcd_endpoint, state);
-            last_etcd_state = state;
-          }
-          batch.set_boot_key(boot_key);
-          spool.push(std::move(batch));
-          uplink->notify();
-          notifier.tick(std::chrono::steady_clock::now());
-          next += cfg.fast_interval;
-          auto now = std::chrono::steady_clock::now();
-          if (next < now) next = now;  // a slow cycle skips ticks instead of bursting
-          tick.expires_at(next);
-          boost::system::error_code ec;
-          co_await tick.async_wait(net::redirect_error(net::use_awaitable, ec));
-        }
-      },
-      net::detached);
-
-  // SIGTERM/SIGINT: stop sampling, give the aggregator `drain-timeout` to acknowledge what is
-  // spooled (a memory spool is lost at exit), then report what this instance produced.
-  net::signal_set signals(ioc, SIGINT, SIGTERM);
-  net::steady_timer drain(ioc);
-  auto drain_deadline = std::chrono::steady_clock::time_point::max();
-  std::function<void()> drainStep = [&] {
-    if (spool.size() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
-      uplink->stop();
-      ioc.stop();
-      return;
+net::awaitable<void> Agent::scrapeLoop() {
+  while (!stopping_) {
+    {
+      // The body is parsed as it arrives, through a 32 KiB buffer: etcd's ~150 KB text is never
+      // held whole, so the heap does not grow by it at every scrape (and no malloc_trim is
+      // needed to give those pages back, only to fault them in again).
+      EtcdMetricsReader reader;
+      HttpRequest get;
+      get.timeout = cfg_.metrics_timeout;
+      get.read_chunk = 32 * 1024;
+      get.on_body = [&](std::string_view piece) { reader.feed(piece); };
+      auto r = co_await metrics_session_->fetch(metrics_url_.target, get);
+      auto now = std::chrono::steady_clock::now();
+      std::string err;
+      qw::wire::EtcdMetrics cur;
+      if (!r.ok)
+        err = "metrics: " + r.error;
+      else if (r.status != 200)
+        err = "metrics: HTTP " + std::to_string(r.status);
+      else if (auto e = reader.finish(&cur))
+        err = "metrics: " + *e;
+      if (err.empty()) {
+        scraped_ = std::move(cur);
+        scraped_at_ = now;
+        fresh_scrape_ = true;
+      } else {
+        ++metrics_errors_;
+        last_metrics_error_ = err;
+      }
+      std::vector<ErrorOnce::Failure> failed;
+      if (!err.empty()) failed.emplace_back("metrics/metrics", err);
+      for (const auto& line : error_log_.update("metrics", failed))
+        log_->warn("sampler error: {}", line);
     }
-    drain.expires_after(std::chrono::milliseconds(20));
-    drain.async_wait([&](const boost::system::error_code&) { drainStep(); });
-  };
-  signals.async_wait([&](const boost::system::error_code&, int sig) {
-    log->info("signal {}: stopping ({} batches unacknowledged, draining up to {} ms)", sig,
-              spool.size(), cfg.drain_timeout.count());
-    notifier.stopping("stopping: draining the spool");
-    stopping = true;
-    tick.cancel();
-    metrics_tick.cancel();
-    drain_deadline = std::chrono::steady_clock::now() + cfg.drain_timeout;
-    uplink->flushAcks();
-    drainStep();
-  });
+    metrics_tick_.expires_after(cfg_.metrics_interval);
+    boost::system::error_code ec;
+    co_await metrics_tick_.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+}
 
-  log->info("quorumwatch-agent {} node {} cluster {}: etcd {}, aggregator {}", qw::kVersion,
-            hello.node_name(), cfg.cluster_name, cfg.etcd_endpoint, cfg.aggregator);
-  notifier.ready("sampling etcd " + cfg.etcd_endpoint + ", streaming to " + cfg.aggregator);
-  auto statusLine = [&] {
-    return "sampling " + cfg.etcd_endpoint + "; " + std::to_string(spool.size()) +
-           " batches unacknowledged, " + std::to_string(spool.dropped()) + " dropped";
-  };
+net::awaitable<void> Agent::sampleLoop() {
+  auto next = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    qw::wire::Batch batch;
+    co_await cycle(batch.add_samples());
+    send(std::move(batch));
+    notifier_->tick(std::chrono::steady_clock::now());
+    next += cfg_.fast_interval;
+    auto now = std::chrono::steady_clock::now();
+    if (next < now) next = now;  // a slow cycle skips ticks instead of bursting
+    tick_.expires_at(next);
+    boost::system::error_code ec;
+    co_await tick_.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+}
+
+net::awaitable<void> Agent::cycle(qw::wire::NodeSample* s) {
+  s->set_cycle(++cycle_);
+  s->set_ts_unix_ms(clock_.wallMs());
+  s->set_mono_ms(qw::bootTimeMs());
+  s->set_clock_synced(!cfg_.assume_clock_unsynced && clockSynced());
+  std::string err = co_await etcd_->sample(s->mutable_etcd());
+  if (!err.empty()) {
+    ++etcd_errors_;
+    last_etcd_error_ = err;
+  }
+  addScrape(s);
+  error_book_.set("etcd", etcd_errors_, last_etcd_error_);
+  error_book_.set("metrics", metrics_errors_, last_metrics_error_);
+  sampleNode(s);
+  error_book_.set("host", host_->errors(), host_->lastError());
+  error_book_.set("unit", unit_->errors(), unit_->lastError());
+  // Ordered by when each sampler last failed: the last entry is the most recent error.
+  error_book_.fill(s);
+  logTransitions(*s);
+}
+
+void Agent::addScrape(qw::wire::NodeSample* s) {
+  // The newest /metrics scrape rides on the next fast sample, as deltas.
+  if (!fresh_scrape_) return;
+  auto interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(scraped_at_ - sent_at_).count();
+  *s->mutable_metrics() =
+      metricsDelta(sent_metrics_ ? &*sent_metrics_ : nullptr, *scraped_, interval);
+  sent_metrics_ = scraped_;
+  sent_at_ = scraped_at_;
+  fresh_scrape_ = false;
+}
+
+void Agent::sampleNode(qw::wire::NodeSample* s) {
+  // The node: disk, thermal, power, pressure, memory, the etcd process and its unit.
+  int64_t steady_ms = clock_.steadyMs();
+  host_->sample(steady_ms, s);
+  for (const auto& line : error_log_.update(host_->ranLastCycle(), host_->lastCycleErrors()))
+    log_->warn("sampler error: host: {}", line);
+  unit_->collect(steady_ms, s);
+  if (auto delivered = unit_->takeDelivered()) {
+    std::vector<ErrorOnce::Failure> failed;
+    if (!delivered->empty()) failed.emplace_back("unit/unit", *delivered);
+    for (const auto& line : error_log_.update("unit", failed))
+      log_->warn("sampler error: {}", line);
+  }
+  for (const auto& u : host_->takeNewUnsupported()) log_->info("not supported here: {}", u);
+  if (auto u = unit_->takeNewUnsupported()) log_->info("not supported here: {}", *u);
+  if (host_->dataDir() != logged_data_dir_ || host_->device().disk != logged_device_) {
+    logged_data_dir_ = host_->dataDir();
+    logged_device_ = host_->device().disk;
+    if (!logged_device_.empty())
+      log_->info("etcd data dir {} is on {}{}", logged_data_dir_, logged_device_,
+                 host_->device().partition.empty()
+                     ? ""
+                     : " (partition " + host_->device().partition + ")");
+  }
+}
+
+void Agent::logTransitions(const qw::wire::NodeSample& s) {
+  // Log transitions, not every cycle.
+  std::string state = s.etcd().reachable() ? "reachable" : s.etcd().error();
+  if (state == last_etcd_state_) return;
+  if (s.etcd().reachable())
+    log_->info("etcd {} reachable (member {})", cfg_.etcd_endpoint, hex64(s.etcd().member_id()));
+  else
+    log_->warn("etcd {} unreachable: {}", cfg_.etcd_endpoint, state);
+  last_etcd_state_ = state;
+}
+
+void Agent::send(qw::wire::Batch batch) {
+  batch.set_boot_key(boot_key_);
+  spool_->push(std::move(batch));
+  uplink_->notify();
+}
+
+void Agent::spawnLoops() {
+  net::co_spawn(ioc_, scrapeLoop(), net::detached);
+  net::co_spawn(ioc_, sampleLoop(), net::detached);
+}
+
+// SIGTERM/SIGINT: stop sampling, give the aggregator `drain-timeout` to acknowledge what is
+// spooled (a memory spool is lost at exit), then report what this instance produced.
+void Agent::handleSignals() {
+  signals_.add(SIGINT);
+  signals_.add(SIGTERM);
+  signals_.async_wait([this](const boost::system::error_code&, int sig) { stop(sig); });
+}
+
+void Agent::stop(int sig) {
+  log_->info("signal {}: stopping ({} batches unacknowledged, draining up to {} ms)", sig,
+             spool_->size(), cfg_.drain_timeout.count());
+  notifier_->stopping("stopping: draining the spool");
+  stopping_ = true;
+  tick_.cancel();
+  metrics_tick_.cancel();
+  drain_deadline_ = std::chrono::steady_clock::now() + cfg_.drain_timeout;
+  uplink_->flushAcks();
+  drainStep();
+}
+
+void Agent::drainStep() {
+  if (spool_->size() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+    uplink_->stop();
+    ioc_.stop();
+    return;
+  }
+  drain_.expires_after(std::chrono::milliseconds(20));
+  drain_.async_wait([this](const boost::system::error_code&) { drainStep(); });
+}
+
+std::string Agent::statusLine() const {
+  return "sampling " + cfg_.etcd_endpoint + "; " + std::to_string(spool_->size()) +
+         " batches unacknowledged, " + std::to_string(spool_->dropped()) + " dropped";
+}
+
+// systemd (Type=notify): READY=1; WATCHDOG=1 and STATUS= lines from the sampling loop
+// (notifier_->tick() every cycle), so they cost no wake-ups of their own and a stuck loop stops
+// pinging; from timers of their own only when WatchdogSec= is too short for the cycle.
+void Agent::startSystemd() {
+  notifier_->ready("sampling etcd " + cfg_.etcd_endpoint + ", streaming to " + cfg_.aggregator);
   // A cycle can take up to ~3 probe timeouts beyond fast-interval; the loop is trusted with the
   // pings when it turns at least 4 times per watchdog interval.
-  auto watchdog = notifier.watchdogInterval();
-  if (watchdog.count() == 0 || cfg.fast_interval * 4 <= watchdog) {
-    notifier.driveFromLoop(std::chrono::seconds(5), statusLine);
+  auto watchdog = notifier_->watchdogInterval();
+  auto status = [this] { return statusLine(); };
+  if (watchdog.count() == 0 || cfg_.fast_interval * 4 <= watchdog) {
+    notifier_->driveFromLoop(std::chrono::seconds(5), status);
   } else {
-    log->warn("WatchdogSec ({} ms) is short for --fast-interval {} ms: pinging from a timer",
-              watchdog.count() / 1000, cfg.fast_interval.count());
-    notifier.startWatchdog(ioc.get_executor());
-    notifier.periodicStatus(ioc.get_executor(), std::chrono::seconds(5), statusLine);
+    log_->warn("WatchdogSec ({} ms) is short for --fast-interval {} ms: pinging from a timer",
+               watchdog.count() / 1000, cfg_.fast_interval.count());
+    notifier_->startWatchdog(ioc_.get_executor());
+    notifier_->periodicStatus(ioc_.get_executor(), std::chrono::seconds(5), status);
   }
-  // Shed start-up code and data from the resident set once the steady loop has run a full
-  // /metrics cycle, and again now and then (see trim.h).
-  net::steady_timer trim(ioc);
-  std::function<void(std::chrono::seconds)> trimLater = [&](std::chrono::seconds after) {
-    trim.expires_after(after);
-    trim.async_wait([&](const boost::system::error_code& ec) {
-      if (ec || stopping) return;
-      auto r = trimCleanFileMappings();
-      log->debug("dropped {} clean file mappings ({} KiB) from the resident set", r.mappings,
-                 r.bytes / 1024);
-      trimLater(std::chrono::seconds(600));
-    });
-  };
-  trimLater(cfg.metrics_interval > std::chrono::seconds(10)
-                ? std::chrono::duration_cast<std::chrono::seconds>(cfg.metrics_interval) +
-                      std::chrono::seconds(5)
-                : std::chrono::seconds(15));
-  uplink->start();
-  ioc.run();
+}
+
+// Shed start-up code and data from the resident set once the steady loop has run a full
+// /metrics cycle, and again now and then (see trim.h).
+void Agent::scheduleTrim(std::chrono::seconds after) {
+  trim_.expires_after(after);
+  trim_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    auto r = trimCleanFileMappings();
+    log_->debug("dropped {} clean file mappings ({} KiB) from the resident set", r.mappings,
+                r.bytes / 1024);
+    scheduleTrim(std::chrono::seconds(600));
+  });
+}
+
+int Agent::run() {
+  notifier_ = std::make_unique<SystemdNotifier>();
+  spawnLoops();
+  handleSignals();
+  log_->info("quorumwatch-agent {} node {} cluster {}: etcd {}, aggregator {}", qw::kVersion,
+             hello_.node_name(), cfg_.cluster_name, cfg_.etcd_endpoint, cfg_.aggregator);
+  startSystemd();
+  scheduleTrim(cfg_.metrics_interval > std::chrono::seconds(10)
+                   ? std::chrono::duration_cast<std::chrono::seconds>(cfg_.metrics_interval) +
+                         std::chrono::seconds(5)
+                   : std::chrono::seconds(15));
+  uplink_->start();
+  ioc_.run();
   // One line tests and operators can rely on (scripts/soak.sh parses it).
-  log->info("stopped: instance {} produced {} batches (seq 1..{}), {} unacknowledged, {} dropped",
-            spool.instanceId(), spool.nextSeq() - 1, spool.nextSeq() - 1, spool.size(),
-            spool.dropped());
+  log_->info("stopped: instance {} produced {} batches (seq 1..{}), {} unacknowledged, {} dropped",
+             spool_->instanceId(), spool_->nextSeq() - 1, spool_->nextSeq() - 1, spool_->size(),
+             spool_->dropped());
   return 0;
+}
+
+int runAgent(const AgentConfig& cfg) {
+  Agent agent(cfg);
+  if (!agent.start()) return 1;
+  return agent.run();
 }
 
 }  // namespace qw::agent

@@ -7,8 +7,11 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "qw/tls_client.h"
 #include "qw/url.h"
@@ -39,6 +42,19 @@ struct HttpRequest {
   std::function<void(std::string_view)> on_body;
 };
 
+// A blocking host lookup (getaddrinfo by default): host and port as in the URL, IPv6 literals
+// without brackets.
+using HostLookup = std::function<std::vector<boost::asio::ip::tcp::endpoint>(
+    const std::string& host, const std::string& port, boost::system::error_code& ec)>;
+
+// The endpoints of url's host, found before `deadline`: an IP literal at once, a name by
+// `lookup` (empty: getaddrinfo) on a thread of its own. A lookup still running at the deadline
+// is abandoned (its thread finishes on its own; a hung resolver cannot hold the caller) and `ec`
+// is timed_out with `*timed_out` set.
+boost::asio::awaitable<std::vector<boost::asio::ip::tcp::endpoint>> resolveWithDeadline(
+    const Url& url, std::chrono::steady_clock::time_point deadline, boost::system::error_code& ec,
+    bool* timed_out = nullptr, HostLookup lookup = {});
+
 // Asynchronous request; `tls` may be null for http URLs.
 boost::asio::awaitable<HttpResult> httpFetch(const Url& url, const std::string& target,
                                              HttpRequest req,
@@ -57,6 +73,8 @@ class HttpSession {
   boost::asio::awaitable<HttpResult> fetch(const std::string& target, HttpRequest req);
   void close();
   uint64_t connects() const { return connects_; }
+  // Replaces getaddrinfo for names (tests of the resolve deadline).
+  void setLookup(HostLookup lookup) { lookup_ = std::move(lookup); }
 
  private:
   struct Conn;
@@ -66,6 +84,8 @@ class HttpSession {
   std::shared_ptr<TlsClientContext> tls_;
   std::unique_ptr<Conn> conn_;
   uint64_t connects_ = 0;
+  HostLookup lookup_;
+  bool resolve_timed_out_ = false;
 };
 
 // Blocking convenience wrapper (CLI, tests): runs its own io_context.

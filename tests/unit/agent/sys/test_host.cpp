@@ -232,23 +232,6 @@ TEST_CASE("the disk's own sysfs stat file is read when present, /proc/diskstats 
   CHECK(h.errors() == 0);
 }
 
-TEST_CASE("parsers: sysfs block stat with 11, 15 and 17 counters") {
-  auto old = parseBlockStat("1 0 8 2 3 0 24 5 0 7 7\n");
-  REQUIRE(old);
-  CHECK(old->writes == 3);
-  CHECK(old->write_sectors == 24);
-  CHECK_FALSE(old->flushes);
-  auto full = parseBlockStat("1 0 8 2 3 0 24 5 1 7 7 0 0 0 0 4 9\n");
-  REQUIRE(full);
-  CHECK(full->in_flight == 1);
-  CHECK(full->flushes == 4u);
-  CHECK(full->flush_ms == 9u);
-  CHECK(parseBlockStat("1 0 8 2 3 0 24 5 1 7 7 0 0 0 0\n"));
-  CHECK_FALSE(parseBlockStat("1 2 3\n"));
-  CHECK_FALSE(parseBlockStat("1 0 8 2 x 0 24 5 1 7 7\n"));
-  CHECK_FALSE(parseBlockStat(""));
-}
-
 TEST_CASE("etcd restarted: a new process is found and its start time changes") {
   TreeCopy t("pi4");
   HostSampler h(t.config("179:2"));
@@ -342,41 +325,6 @@ TEST_CASE("garbage in every file: counted errors, absent values, never a made-up
   // malformed, so no counters are reported.
   CHECK(s.disk().sectors_written_total() == 0);
   CHECK_FALSE(s.disk().has_etcd_write_bytes_total());
-}
-
-TEST_CASE("parsers: proc stat with odd comm, throttled forms, old diskstats, cpu pressure") {
-  auto p = parseProcStat("7 (a) b) (c) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 4242 0 0");
-  REQUIRE(p);
-  CHECK(p->comm == "a) b) (c");
-  CHECK(p->state == 'S');
-  CHECK(p->start_ticks == 4242);
-  CHECK_FALSE(parseProcStat("7 (etcd) S 1 2"));
-  CHECK(parseThrottled("0x50005\n") == 0x50005u);
-  CHECK(parseThrottled("50005") == 0x50005u);
-  CHECK(parseThrottled("0") == 0u);
-  CHECK_FALSE(parseThrottled("zz"));
-  CHECK_FALSE(parseThrottled(""));
-  CHECK_FALSE(parseThrottled("123456789"));
-  // Kernel 4.x: 14 fields, no discard or flush columns.
-  auto d = parseDiskstats("   8       0 sda 1 2 3 4 5 6 7 8 9 10 11\n", "sda");
-  REQUIRE(d);
-  CHECK(d->writes == 5);
-  CHECK(d->write_sectors == 7);
-  CHECK_FALSE(d->flushes);
-  CHECK_FALSE(parseDiskstats("   8       0 sda 1 2 3 4 5 6 7 8 9 10 11\n", "sdb"));
-  CHECK_FALSE(parseDiskstats("   8       0 sda 1 2 x 4 5 6 7 8 9 10 11\n", "sda"));
-  std::optional<PressureLine> some, full;
-  CHECK(parsePressure("some avg10=1.50 avg60=0.00 avg300=0.00 total=10\n", &some, &full));
-  CHECK(some->avg10 == Approx(1.5));
-  CHECK_FALSE(full);
-  some.reset();
-  CHECK_FALSE(parsePressure("some avg10=x avg60=0 avg300=0 total=1\n", &some, &full));
-  CHECK(parseMilliCelsius("-5000\n") == Approx(-5.0));
-  CHECK_FALSE(parseMilliCelsius("999999999"));
-  CHECK(parseBootTime("cpu 1 2\nbtime 123\n") == 123u);
-  auto m = parseMeminfo("MemTotal: 100 kB\nMemAvailable: 50 kB\n");
-  CHECK(m.total == 102400u);
-  CHECK_FALSE(m.swap_free);
 }
 
 TEST_CASE("autodetection: k3s and kubeadm layouts, plain etcd, and flags always win") {

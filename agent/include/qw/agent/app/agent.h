@@ -1,10 +1,24 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "qw/agent/collect/error_once.h"
+#include "qw/http_client.h"
+#include "qw/log.h"
 #include "qw/options.h"
+#include "qw/sd_notify.h"
+#include "qw/time_util.h"
+#include "sample.pb.h"
+#include "wire.pb.h"
 
 namespace qw::agent {
 
@@ -49,7 +63,101 @@ struct AgentConfig {
 void registerOptions(Options& opts, AgentConfig* cfg);
 // Checks values that parse but make no sense together. Returns an error message or "".
 std::string validate(const AgentConfig& cfg);
-// Runs until SIGINT/SIGTERM. Returns the process exit code.
+// Sets the process's I/O priority and nice value as configured; says what it did.
+std::string applyPriorities(const AgentConfig& cfg);
+// Runs until SIGINT/SIGTERM. Returns the process exit code. (Constructs an Agent and runs it.)
 int runAgent(const AgentConfig& cfg);
+
+class EtcdSampler;
+class HostSampler;
+class IdleWorker;
+class Spool;
+class Uplink;
+class UnitCollector;
+
+// The agent: samples the local etcd member and its node every fast-interval, spools each sample
+// as a batch and streams the spool to the aggregator; on SIGINT/SIGTERM it drains and stops.
+// Everything runs on one io_context thread, except the idle worker's blocking jobs.
+class Agent {
+ public:
+  explicit Agent(const AgentConfig& cfg);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+  // Reads the token and TLS files, opens the spool and builds the samplers and the uplink.
+  // False (with the reason logged) when the agent cannot start: exit code 1.
+  bool start();
+  // Runs until stopped and drained; returns the exit code.
+  int run();
+
+ private:
+  bool loadCredentials();
+  bool openSpool();
+  void buildHello();
+  void wireUplink();
+  void buildSamplers();
+  void spawnLoops();
+  void handleSignals();
+  void startSystemd();
+  void scheduleTrim(std::chrono::seconds after);
+
+  boost::asio::awaitable<void> scrapeLoop();
+  boost::asio::awaitable<void> sampleLoop();
+  // One sampling cycle into `s`: etcd, the newest scrape, the node, errors, logs.
+  boost::asio::awaitable<void> cycle(qw::wire::NodeSample* s);
+  void addScrape(qw::wire::NodeSample* s);
+  void sampleNode(qw::wire::NodeSample* s);
+  void logTransitions(const qw::wire::NodeSample& s);
+  // Spools the batch and wakes the uplink.
+  void send(qw::wire::Batch batch);
+  void stop(int sig);
+  void drainStep();
+  std::string statusLine() const;
+
+  const AgentConfig& cfg_;
+  std::shared_ptr<spdlog::logger> log_;
+  SystemClock clock_;
+  boost::asio::io_context ioc_{1};
+
+  // Credentials.
+  std::string token_;
+  std::shared_ptr<TlsClientContext> etcd_tls_, agg_tls_;
+
+  std::unique_ptr<Spool> spool_;
+  qw::wire::Hello hello_;
+  uint64_t boot_key_ = 0;
+  std::shared_ptr<Uplink> uplink_;
+
+  // Samplers.
+  std::unique_ptr<EtcdSampler> etcd_;
+  std::unique_ptr<HostSampler> host_;
+  std::unique_ptr<IdleWorker> worker_;  // before the unit collector it serves; after ioc_
+  std::unique_ptr<UnitCollector> unit_;
+  uint64_t cycle_ = 0, etcd_errors_ = 0;
+  std::string last_etcd_error_, last_etcd_state_, logged_data_dir_, logged_device_;
+
+  // The /metrics scrape: its own cadence and coroutine, so a slow or large scrape never delays
+  // the cheap probes. It leaves the newest cumulative values here; the sampling loop turns them
+  // into deltas against what it sent last, so a scrape that no sample picked up is never lost.
+  std::unique_ptr<HttpSession> metrics_session_;
+  Url metrics_url_;
+  std::optional<qw::wire::EtcdMetrics> scraped_, sent_metrics_;
+  std::chrono::steady_clock::time_point scraped_at_{}, sent_at_{};
+  bool fresh_scrape_ = false;
+  uint64_t metrics_errors_ = 0;
+  std::string last_metrics_error_;
+
+  // Host, /metrics and unit errors are counted in every sample and logged once per kind.
+  ErrorOnce error_log_;
+  SamplerErrorBook error_book_;
+
+  // Stopping and draining.
+  bool stopping_ = false;
+  boost::asio::steady_timer tick_{ioc_}, metrics_tick_{ioc_}, drain_{ioc_}, trim_{ioc_};
+  boost::asio::signal_set signals_{ioc_};
+  std::chrono::steady_clock::time_point drain_deadline_ =
+      std::chrono::steady_clock::time_point::max();
+  std::unique_ptr<SystemdNotifier> notifier_;
+};
 
 }  // namespace qw::agent
