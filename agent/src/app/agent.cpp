@@ -256,6 +256,10 @@ void Agent::buildHello() {
   hello_.set_protocol_version(1);
   hello_.set_etcd_endpoint(cfg_.etcd_endpoint);
   hello_.set_ack_delay_ms(static_cast<uint32_t>(cfg_.ack_delay.count()));
+  // Before wireUplink(), which copies the Hello: set later, these never reached the aggregator.
+  hello_.set_etcd_unit(cfg_.etcd_unit);
+  hello_.set_etcd_data_dir(cfg_.etcd_data_dir);
+  for (const auto& d : cfg_.snapshot_dirs) hello_.add_snapshot_dirs(d);
 }
 
 // ---- The uplink wiring: the one place the agent configures and constructs its uplink.
@@ -285,12 +289,7 @@ void Agent::buildSamplers() {
   // back through ioc_, so the sampling loop never waits on D-Bus.
   worker_ = std::make_unique<IdleWorker>(ioc_.get_executor());
   unit_ = std::make_unique<UnitCollector>(cfg_.etcd_unit, *worker_);
-  if (!cfg_.etcd_unit.empty()) {
-    hello_.set_etcd_unit(cfg_.etcd_unit);
-    unit_->collect(clock_.steadyMs(), nullptr);  // starts the first poll now
-  }
-  hello_.set_etcd_data_dir(cfg_.etcd_data_dir);
-  for (const auto& d : cfg_.snapshot_dirs) hello_.add_snapshot_dirs(d);
+  if (!cfg_.etcd_unit.empty()) unit_->collect(clock_.steadyMs(), nullptr);  // the first poll now
   metrics_url_ =
       *parseUrl(cfg_.etcd_metrics_url.empty()
                     ? cfg_.etcd_endpoint + (cfg_.etcd_endpoint.back() == '/' ? "" : "/") + "metrics"
