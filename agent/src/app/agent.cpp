@@ -252,6 +252,7 @@ int runAgent(const AgentConfig& cfg) {
   ucfg.tls = agg_tls;
   ucfg.backoff_base = cfg.backoff_base;
   ucfg.backoff_cap = cfg.backoff_cap;
+  ucfg.commands = cfg.commands;  // Issue #19 (command channel): the handlers main() made
   auto uplink = std::make_shared<Uplink>(ioc.get_executor(), ucfg, spool, hello);
 
   EtcdSampler etcd({*parseUrl(cfg.etcd_endpoint), etcd_tls, cfg.etcd_timeout, cfg.members_interval,
@@ -403,6 +404,9 @@ int runAgent(const AgentConfig& cfg) {
             log->info("not supported here: {}", unit_status.unsupported);
             logged_unit_unsupported = unit_status.unsupported;
           }
+          // Issue #19 (command channel): GetConfig reports what this node cannot probe.
+          if (cfg.commands)
+            for (const auto& u : s->host().unsupported()) cfg.commands->noteUnsupported(u);
           if (host.dataDir() != logged_data_dir || host.device().disk != logged_device) {
             logged_data_dir = host.dataDir();
             logged_device = host.device().disk;

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <functional>
+#include <optional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,6 +29,7 @@
 #include "qw/log.h"
 #include "qw/net_error.h"
 #include "qw/options.h"
+#include "qw/protocol.h"
 #include "qw/token.h"
 #include "qw/version.h"
 
@@ -145,7 +148,72 @@ class Server::AgentConn : public std::enable_shared_from_this<Server::AgentConn>
   const qw::wire::Hello& hello() const { return hello_; }
   const std::string& instance() const { return instance_; }
 
+  // The command channel: only an agent that named the capability in its Hello gets commands.
+  bool supportsCommands() const {
+    for (const auto& c : hello_.capabilities())
+      if (c == qw::kCapCommands) return true;
+    return false;
+  }
+  using CommandDone = std::function<void(CommandReply)>;
+  // Sends `cmd` with this session's next id; `done` runs once, with the reassembled result, or
+  // kNotConnected when the session ends first. Returns the id (for cancelCommand).
+  uint64_t startCommand(qw::wire::Command cmd, CommandDone done) {
+    uint64_t id = ++last_command_id_;
+    cmd.set_id(id);
+    commands_[id].done = std::move(done);
+    qw::wire::AggregatorMessage m;
+    *m.mutable_command() = std::move(cmd);
+    send(m);
+    return id;
+  }
+  void cancelCommand(uint64_t id) { commands_.erase(id); }
+  // One chunk of a result: appended in order; the last one completes the command.
+  void onCommandResult(const qw::wire::CommandResult& r) {
+    auto it = commands_.find(r.id());
+    if (it == commands_.end()) return;  // timed out (or never asked): dropped
+    auto& p = it->second;
+    const uint32_t count = std::max<uint32_t>(1, r.chunk_count());
+    CommandReply reply;
+    if (r.chunk_index() != p.next_chunk || (p.next_chunk > 0 && count != p.count)) {
+      reply = {CommandReply::Kind::kFailed,
+               "result chunks out of order (got " + std::to_string(r.chunk_index()) + " of " +
+                   std::to_string(count) + ", expected " + std::to_string(p.next_chunk) + ")",
+               ""};
+    } else if (p.payload.size() + r.payload().size() > kMaxResultBytes) {
+      reply = {CommandReply::Kind::kFailed,
+               "result larger than " + std::to_string(kMaxResultBytes) + " bytes", ""};
+    } else {
+      p.count = count;
+      p.payload += r.payload();
+      if (++p.next_chunk < count) return;
+      using S = qw::wire::CommandResult;
+      reply.kind = r.status() == S::OK              ? CommandReply::Kind::kOk
+                   : r.status() == S::NOT_SUPPORTED ? CommandReply::Kind::kNotSupported
+                                                    : CommandReply::Kind::kFailed;
+      reply.message = r.message();
+      reply.payload = std::move(p.payload);
+    }
+    auto done = std::move(p.done);
+    commands_.erase(it);
+    done(std::move(reply));
+  }
+  // The session ended: every command still waiting is answered kNotConnected.
+  void failCommands() {
+    auto pending = std::move(commands_);
+    commands_.clear();
+    for (auto& [id, p] : pending)
+      p.done({CommandReply::Kind::kNotConnected, "the agent's session ended", ""});
+  }
+
  protected:
+  static constexpr size_t kMaxResultBytes = 16 << 20;
+  struct PendingCommand {
+    CommandDone done;
+    std::string payload;
+    uint32_t next_chunk = 0, count = 0;
+  };
+  uint64_t last_command_id_ = 0;
+  std::map<uint64_t, PendingCommand> commands_;
   qw::wire::Hello hello_;
   uint64_t boot_key_ = 0;   // qw::bootKey(hello_.boot_id())
   BootClockOffset offset_;  // this session's agent boot clock against our wall clock
@@ -217,6 +285,12 @@ class AgentConnImpl final : public Server::AgentConn {
         boot_key_ = qw::bootKey(hello_.boot_id());
         srv_->onHello(shared_from_this());
         if (closed_) break;
+      } else if (m.has_command_result()) {
+        if (instance_.empty()) {
+          fail("protocol", "CommandResult before Hello");
+          break;
+        }
+        onCommandResult(m.command_result());
       } else if (m.has_flush()) {
         if (instance_.empty()) {
           fail("protocol", "Flush before Hello");
@@ -453,6 +527,62 @@ struct HttpHandler {
       return res;
     }
     return errorResponse(req, http::status::not_found, "not_found", "no such path: " + path);
+  }
+
+  // GET /api/v1/nodes/{name}/config: asks the node's agent over its stream.
+  static std::optional<std::string> configNode(const Request& req) {
+    std::string target(req.target());
+    std::string path = target.substr(0, target.find('?'));
+    const std::string prefix = "/api/v1/nodes/", suffix = "/config";
+    if (path.rfind(prefix, 0) != 0 || path.size() <= prefix.size() + suffix.size() ||
+        path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+        path.find('/', prefix.size()) != path.size() - suffix.size())
+      return std::nullopt;
+    if (req.method() != http::verb::get && req.method() != http::verb::head) return std::nullopt;
+    return path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+  }
+
+  net::awaitable<Response> nodeConfig(const Request& req, const std::string& name) {
+    const auto* n = s.hub_.findNode(name);
+    if (!n)
+      co_return errorResponse(req, http::status::not_found, "not_found", "no node '" + name + "'");
+    qw::wire::Command cmd;
+    cmd.mutable_get_config();
+    auto r = co_await s.command(name, std::move(cmd), s.cfg_.command_timeout);
+    using K = CommandReply::Kind;
+    switch (r.kind) {
+      case K::kNotConnected:
+        co_return errorResponse(req, http::status::service_unavailable, "agent_not_connected",
+                                "the agent of node '" + name + "' is not connected: " + r.message);
+      case K::kNotSupported:
+        co_return errorResponse(req, http::status::not_implemented, "not_supported",
+                                "node '" + name + "': " + r.message);
+      case K::kTimeout:
+        co_return errorResponse(req, http::status::gateway_timeout, "timeout",
+                                "node '" + name + "': " + r.message);
+      case K::kFailed:
+        co_return errorResponse(req, http::status::bad_gateway, "command_failed",
+                                "node '" + name + "': " + r.message);
+      case K::kOk:
+        break;
+    }
+    qw::wire::ConfigReport rep;
+    if (!rep.ParseFromString(r.payload))
+      co_return errorResponse(req, http::status::bad_gateway, "command_failed",
+                              "node '" + name + "' sent a malformed config report");
+    qw::api::NodeConfig out;
+    out.set_node(name);
+    out.set_agent_version(rep.agent_version());
+    out.set_flavor(rep.flavor());
+    out.set_flavor_reason(rep.flavor_reason());
+    for (const auto& e : rep.entries()) {
+      auto* o = out.add_entries();
+      o->set_key(e.key());
+      o->set_value(e.value());
+      o->set_source(e.source());
+    }
+    for (const auto& u : rep.unsupported()) out.add_unsupported(u);
+    co_return jsonResponse(req, http::status::ok, toJson(out));
   }
 
   Response bad(const Request& req, const std::string& detail) {
@@ -695,7 +825,13 @@ net::awaitable<void> Server::serve(Stream stream, std::string remote) {
       counters_.connected_agents = --agents_;
       co_return;
     }
-    Response res = handler(req);
+    Response res;
+    if (auto node = HttpHandler::configNode(req)) {
+      lowest.expires_never();  // the agent has cfg_.command_timeout to answer
+      res = co_await handler.nodeConfig(req, *node);
+    } else {
+      res = handler(req);
+    }
     bool keep = res.keep_alive();
     co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
     if (ec || !keep) break;
@@ -752,8 +888,12 @@ void Server::onHello(const std::shared_ptr<AgentConn>& c) {
   w->set_max_frame_bytes(static_cast<uint32_t>(cfg_.max_frame_bytes));
   w->set_ack_delay_ms(grantedAckDelayMs(h));
   c->send(m);
-  log->info("agent {} connected (instance {}, version {}, resume after seq {})", h.node_name(),
-            h.instance_id(), h.agent_version(), last.value_or(0));
+  log->info("agent {} connected (instance {}, version {}, protocol {}{}, resume after seq {})",
+            h.node_name(), h.instance_id(), h.agent_version(), h.protocol_version(),
+            c->supportsCommands() ? ", commands" : "", last.value_or(0));
+  if (h.protocol_version() > qw::kProtocolVersion)
+    log->info("agent {} speaks protocol {}, this aggregator {}: what both know is used",
+              h.node_name(), h.protocol_version(), qw::kProtocolVersion);
   std::vector<Event> ev;
   if (!previous_boot.empty() && !h.boot_id().empty() && previous_boot != h.boot_id())
     ev.push_back(
@@ -766,7 +906,45 @@ void Server::onHello(const std::shared_ptr<AgentConn>& c) {
   record(ev);
 }
 
+net::awaitable<CommandReply> Server::command(const std::string& node, qw::wire::Command cmd,
+                                             std::chrono::milliseconds timeout) {
+  std::shared_ptr<AgentConn> conn;
+  if (const auto* n = hub_.findNode(node); n && n->connected)
+    if (auto it = by_instance_.find(n->instance_id); it != by_instance_.end())
+      conn = it->second.lock();
+  if (!conn) co_return CommandReply{CommandReply::Kind::kNotConnected, "no agent connected", ""};
+  if (!conn->supportsCommands())
+    co_return CommandReply{CommandReply::Kind::kNotSupported,
+                           "agent " + conn->hello().agent_version() + " (protocol " +
+                               std::to_string(conn->hello().protocol_version()) +
+                               ") does not support commands",
+                           ""};
+  struct Wait {
+    explicit Wait(net::io_context& ioc) : timer(ioc) {}
+    net::steady_timer timer;
+    std::optional<CommandReply> reply;
+  };
+  auto w = std::make_shared<Wait>(ioc_);
+  w->timer.expires_after(timeout);
+  uint64_t id = conn->startCommand(std::move(cmd), [w](CommandReply r) {
+    w->reply = std::move(r);
+    w->timer.cancel();
+  });
+  if (!w->reply) {
+    boost::system::error_code ec;
+    co_await w->timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+  if (!w->reply) {
+    conn->cancelCommand(id);
+    co_return CommandReply{CommandReply::Kind::kTimeout,
+                           "no complete answer within " + std::to_string(timeout.count()) + " ms",
+                           ""};
+  }
+  co_return std::move(*w->reply);
+}
+
 void Server::onClose(AgentConn* c) {
+  c->failCommands();
   if (c->instance().empty()) return;
   auto it = by_instance_.find(c->instance());
   if (it != by_instance_.end() && it->second.lock().get() == c) {

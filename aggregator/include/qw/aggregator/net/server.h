@@ -33,10 +33,25 @@ struct ServerConfig {
   std::chrono::milliseconds idle_timeout{30000};
   size_t max_series_points = 11000;  // a series answer never holds more points
   bool prune = true;                 // run retention in small steps from the event loop
+  std::chrono::milliseconds command_timeout{5000};  // an agent's answer to a command, at most
   ViewConfig view;
 };
 
 using Counters = SelfStats;
+
+// The outcome of a command sent to an agent (the command channel, proto/wire.proto).
+struct CommandReply {
+  enum class Kind {
+    kOk,            // payload: the reassembled result
+    kFailed,        // the agent tried and failed (message says why)
+    kNotSupported,  // the agent predates commands, or does not know this kind
+    kNotConnected,  // no session for that node now, or it ended while we waited
+    kTimeout,
+  };
+  Kind kind = Kind::kOk;
+  std::string message;
+  std::string payload;
+};
 
 class Server {
  public:
@@ -49,6 +64,11 @@ class Server {
   void shutdown();
   const Counters& counters() const { return counters_; }
   const Store& store() const { return store_; }
+  // Sends `cmd` (its id is assigned here, per session) to the connected agent of `node` and
+  // waits up to `timeout` for its complete result. An agent without the "commands.v1"
+  // capability is answered kNotSupported at once; nothing is sent to it.
+  boost::asio::awaitable<CommandReply> command(const std::string& node, qw::wire::Command cmd,
+                                               std::chrono::milliseconds timeout);
 
   class AgentConn;
   // The ack delay an agent asked for in its Hello, capped at 10 s (an agent's spool must not hold
