@@ -11,8 +11,10 @@ namespace http = boost::beast::http;
 
 void addClusterRoutes(Router& r, ApiContext& s) {
   r.add(http::verb::get, "/healthz", [](const Request& req, const PathParams&) {
-    return jsonResponse(req, http::status::ok,
-                        std::string(R"({"status":"ok","version":")") + qw::kVersion + "\"}");
+    qw::api::Health h;
+    h.set_status("ok");
+    h.set_version(qw::kVersion);
+    return jsonResponse(req, http::status::ok, toJson(h));
   });
   r.add(http::verb::get, "/api/v1/cluster", [&s](const Request& req, const PathParams&) {
     auto v = computeClusterView(s.hub, s.view, s.clock.wallMs(), s.clock.steadyMs());
