@@ -6,6 +6,7 @@
 #include "qw/agent/app/detect.h"
 #include "qw/agent/sys/host.h"
 #include "qw/agent/sys/unit_watch.h"
+#include "qw/agent/uplink/commands.h"
 #include "qw/log.h"
 #include "qw/url.h"
 
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   cfg.etcd_flavor = detection.flavor;
+  cfg.commands = qw::agent::makeAgentCommands(qw::agent::configReport(opts, detection));
   if (!qw::initLogging(cfg.log_level)) {
     std::fprintf(stderr, "quorumwatch-agent: bad --log-level '%s'\n", cfg.log_level.c_str());
     return 2;

@@ -270,6 +270,7 @@ void Agent::wireUplink() {
   ucfg.tls = agg_tls_;
   ucfg.backoff_base = cfg_.backoff_base;
   ucfg.backoff_cap = cfg_.backoff_cap;
+  ucfg.commands = cfg_.commands;  // the command handlers main() made (GetConfig)
   uplink_ = std::make_shared<Uplink>(ioc_.get_executor(), ucfg, *spool_, hello_);
 }
 
@@ -403,6 +404,9 @@ void Agent::sampleNode(qw::wire::NodeSample* s) {
   }
   for (const auto& u : host_->takeNewUnsupported()) log_->info("not supported here: {}", u);
   if (auto u = unit_->takeNewUnsupported()) log_->info("not supported here: {}", *u);
+  // GetConfig (the command channel) reports what this node cannot probe.
+  if (cfg_.commands)
+    for (const auto& u : s->host().unsupported()) cfg_.commands->noteUnsupported(u);
   if (host_->dataDir() != logged_data_dir_ || host_->device().disk != logged_device_) {
     logged_data_dir_ = host_->dataDir();
     logged_device_ = host_->device().disk;

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <vector>
 
+#include "qw/version.h"
+
 namespace qw::agent {
 
 namespace {
@@ -143,6 +145,18 @@ Detection detectLayout(const Options& opts, AgentConfig* cfg) {
   return d;
 }
 
+namespace {
+
+// Why an option has its value: where it was set, what detection found, or its default.
+std::string sourceOf(const Options& opts, const Detection& d, const std::string& key) {
+  std::string origin = opts.originOf(key);
+  if (!origin.empty()) return origin.rfind("--", 0) == 0 ? "command line" : origin;
+  if (auto it = d.reasons.find(key); it != d.reasons.end()) return it->second;
+  return "default";
+}
+
+}  // namespace
+
 std::string describeConfig(const Options& opts, const Detection& d) {
   std::ostringstream out;
   out << "# etcd flavor: " << d.flavor << " (" << d.why << ")\n";
@@ -151,17 +165,26 @@ std::string describeConfig(const Options& opts, const Detection& d) {
   while (std::getline(in, line)) {
     auto eq = line.find(" = ");
     std::string key = eq == std::string::npos ? line : line.substr(0, eq);
-    std::string origin = opts.originOf(key);
-    std::string why;
-    if (!origin.empty())
-      why = origin.rfind("--", 0) == 0 ? "command line" : origin;
-    else if (auto it = d.reasons.find(key); it != d.reasons.end())
-      why = it->second;
-    else
-      why = "default";
-    out << line << "  # " << why << "\n";
+    out << line << "  # " << sourceOf(opts, d, key) << "\n";
   }
   return out.str();
+}
+
+qw::wire::ConfigReport configReport(const Options& opts, const Detection& d) {
+  qw::wire::ConfigReport r;
+  r.set_flavor(d.flavor);
+  r.set_flavor_reason(d.why);
+  r.set_agent_version(qw::kVersion);
+  std::istringstream in(opts.dump());
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find(" = ");
+    auto* e = r.add_entries();
+    e->set_key(eq == std::string::npos ? line : line.substr(0, eq));
+    if (eq != std::string::npos) e->set_value(line.substr(eq + 3));
+    e->set_source(sourceOf(opts, d, e->key()));
+  }
+  return r;
 }
 
 }  // namespace qw::agent

@@ -1,5 +1,8 @@
 #include "qw/agent/uplink/uplink.h"
 
+#include <cstdlib>
+#include <deque>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,6 +14,7 @@
 #include "qw/fs_util.h"
 #include "qw/http_client.h"
 #include "qw/log.h"
+#include "qw/protocol.h"
 #include "qw/time_util.h"
 
 namespace qw::agent {
@@ -22,7 +26,8 @@ using tcp = net::ip::tcp;
 
 struct Uplink::Session {
   explicit Session(net::any_io_executor ex) : signal(ex) {}
-  net::steady_timer signal;  // wakes the writer (new batch or reader died)
+  net::steady_timer signal;         // wakes the writer (new batch, command result or reader died)
+  std::deque<std::string> results;  // command result frames, sent between batches
   bool dead = false;
   std::string why;
 };
@@ -33,7 +38,19 @@ Uplink::Uplink(net::any_io_executor ex, UplinkConfig cfg, Spool& spool, qw::wire
       spool_(spool),
       hello_(std::move(hello)),
       backoff_(cfg_.backoff_base, cfg_.backoff_cap, std::random_device{}()),
-      wake_(ex) {}
+      wake_(ex) {
+  // The uplink speaks the protocol, so it says which. Tests simulate an agent of protocol 1 (no
+  // capabilities, commands ignored) with QW_TEST_AGENT_PROTOCOL=1.
+  const char* v = std::getenv("QW_TEST_AGENT_PROTOCOL");
+  legacy_ = v && std::string(v) == "1";
+  hello_.clear_capabilities();
+  if (legacy_) {
+    hello_.set_protocol_version(1);
+  } else {
+    hello_.set_protocol_version(qw::kProtocolVersion);
+    hello_.add_capabilities(qw::kCapCommands);
+  }
+}
 
 void Uplink::start() {
   net::co_spawn(
@@ -153,13 +170,16 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
 
   // An aggregator that grants no ack delay (or predates it) acks every batch at once.
   bool delayed_acks = welcome.ack_delay_ms() > 0;
+  // Every frame sent from now on fits the aggregator's limit (it closes the session otherwise).
+  const size_t max_frame =
+      welcome.max_frame_bytes() > 0 ? welcome.max_frame_bytes() : cfg_.max_frame_bytes;
   bool flush_sent = false;
   auto st = std::make_shared<Session>(ex_);
   current_ = st;
   // Reader: acks release spool entries; any read error ends the session.
   net::co_spawn(
       ex_,
-      [ws, st, this]() -> net::awaitable<void> {
+      [ws, st, this, max_frame]() -> net::awaitable<void> {
         beast::flat_buffer rbuf;
         for (;;) {
           boost::system::error_code rec;
@@ -176,6 +196,18 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
           rbuf.consume(rbuf.size());
           if (m.has_ack()) {
             if (!st->dead) spool_.ackUpTo(m.ack().seq());
+          } else if (m.has_command()) {
+            if (legacy_ || st->dead) continue;  // protocol 1 knew no commands
+            CommandOutcome o = cfg_.commands
+                                   ? cfg_.commands->run(m.command())
+                                   : CommandOutcome{qw::wire::CommandResult::NOT_SUPPORTED,
+                                                    "no commands here", ""};
+            auto frames = resultFrames(m.command().id(), o, max_frame);
+            qw::logger("uplink")->debug("command {}: status {}, {} bytes in {} frames",
+                                        m.command().id(), static_cast<int>(o.status),
+                                        o.payload.size(), frames.size());
+            for (auto& f : frames) st->results.push_back(std::move(f));
+            st->signal.cancel();
           } else if (m.has_error()) {
             st->why = "aggregator error: " + m.error().code() + ": " + m.error().message();
             break;
@@ -186,19 +218,33 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
       },
       net::detached);
 
+  bool result_turn = false;  // batches and result chunks take turns
   while (!st->dead && !stopping_) {
-    // The next frame: a Flush once asked for, else the next spooled batch.
+    // The next frame: a Flush once asked for, else the next spooled batch or result chunk.
     std::string out;
     uint64_t seq = 0;
+    const auto* e = spool_.next(sent);
     if (flush_wanted_ && delayed_acks && !flush_sent) {
       qw::wire::AgentMessage f;
       f.mutable_flush();
       out = f.SerializeAsString();
       flush_sent = true;
-    } else if (const auto* e = spool_.next(sent)) {
+    } else if (!st->results.empty() && (result_turn || !e)) {
+      out = std::move(st->results.front());
+      st->results.pop_front();
+      result_turn = false;
+    } else if (e) {
       seq = e->seq;
       out = e->frame;  // a copy: the spool may drop this entry while we write
       appendSentTime(&out, qw::bootTimeMs());
+      result_turn = true;
+      if (out.size() > max_frame) {
+        // The aggregator would close the session and the batch would come back every time.
+        log->error("batch {} is {} bytes, over the aggregator's frame limit of {}: not sent", seq,
+                   out.size(), max_frame);
+        sent = seq;
+        continue;
+      }
     }
     if (!out.empty()) {
       co_await ws->async_write(net::buffer(out), net::redirect_error(net::use_awaitable, ec));

@@ -22,6 +22,8 @@
 
 namespace qw::agent {
 
+class CommandTable;  // uplink/commands.h
+
 struct AgentConfig {
   std::string cluster_name = "default";
   std::string node_name;  // default: host name
@@ -58,6 +60,8 @@ struct AgentConfig {
   std::string log_level = "info";
   bool print_config = false;
   bool assume_clock_unsynced = false;  // tests: clock_synced=false in every sample
+  // Answers the aggregator's commands (GetConfig: the resolved configuration); not an option.
+  std::shared_ptr<CommandTable> commands;
 };
 
 void registerOptions(Options& opts, AgentConfig* cfg);

@@ -7,6 +7,7 @@
 
 #include "qw/agent/app/agent.h"
 #include "qw/options.h"
+#include "wire.pb.h"
 
 namespace qw::agent {
 
@@ -22,5 +23,7 @@ Detection detectLayout(const Options& opts, AgentConfig* cfg);
 
 // `key = value  # why` for every option (DESIGN.md: --print-config shows what it resolved and why).
 std::string describeConfig(const Options& opts, const Detection& d);
+// The same as a message (the GetConfig command's answer), not yet redacted.
+qw::wire::ConfigReport configReport(const Options& opts, const Detection& d);
 
 }  // namespace qw::agent

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "qw/agent/uplink/backoff.h"
+#include "qw/agent/uplink/commands.h"
 #include "qw/agent/uplink/spool.h"
 #include "qw/tls_client.h"
 #include "qw/url.h"
@@ -25,7 +26,9 @@ struct UplinkConfig {
   std::chrono::milliseconds idle_timeout{30000};  // pings at half of it
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_cap{30000};
-  size_t max_frame_bytes = 1 << 20;
+  size_t max_frame_bytes = 1 << 20;  // read limit; also the send limit if the Welcome names none
+  // Answers the aggregator's commands; null: every command is answered NOT_SUPPORTED.
+  std::shared_ptr<CommandTable> commands;
 };
 
 class Uplink : public std::enable_shared_from_this<Uplink> {
@@ -55,6 +58,7 @@ class Uplink : public std::enable_shared_from_this<Uplink> {
   bool stopping_ = false;
   bool connected_ = false;
   bool flush_wanted_ = false;  // flushAcks() called; sent once per session
+  bool legacy_ = false;        // tests: behave as an agent of protocol version 1
   std::shared_ptr<Session> current_;
 };
 

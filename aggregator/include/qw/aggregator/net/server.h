@@ -1,11 +1,13 @@
 #pragma once
 // The aggregator's one port: WebSocket ingest at /v1/stream, the JSON API, /healthz and the page.
+// A facade over the parts, one file per role: net/listener (accept, TLS), net/http_session
+// (requests, upgrades), net/agent_session (one agent's stream), ingest/protocol (frames ->
+// messages), ingest/ingest_service (Hello, batches, group commit, acks, commands), api/router
+// and api/handlers_* (the routes).
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,7 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "qw/aggregator/api/prometheus.h"
-#include "qw/aggregator/model/events.h"
+#include "qw/aggregator/ingest/ingest_service.h"
 #include "qw/aggregator/model/hub.h"
 #include "qw/aggregator/store/store.h"
 #include "qw/aggregator/view/cluster_view.h"
@@ -33,10 +35,14 @@ struct ServerConfig {
   std::chrono::milliseconds idle_timeout{30000};
   size_t max_series_points = 11000;  // a series answer never holds more points
   bool prune = true;                 // run retention in small steps from the event loop
+  std::chrono::milliseconds command_timeout{5000};  // an agent's answer to a command, at most
   ViewConfig view;
 };
 
-using Counters = SelfStats;
+class Router;
+class Listener;
+struct ApiContext;
+struct HttpContext;
 
 class Server {
  public:
@@ -47,58 +53,30 @@ class Server {
   boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& ep);
   // Stops accepting, closes agent sessions, commits what is pending.
   void shutdown();
-  const Counters& counters() const { return counters_; }
+  const Counters& counters() const { return ingest_->counters(); }
   const Store& store() const { return store_; }
-
-  class AgentConn;
-  // The ack delay an agent asked for in its Hello, capped at 10 s (an agent's spool must not hold
-  // committed batches for long).
+  // Sends `cmd` to the connected agent of `node` and waits up to `timeout` for its complete
+  // result (IngestService::command).
+  boost::asio::awaitable<CommandReply> command(std::string node, qw::wire::Command cmd,
+                                               std::chrono::milliseconds timeout);
   static uint32_t grantedAckDelayMs(const qw::wire::Hello& h) {
-    return h.ack_delay_ms() < 10000 ? h.ack_delay_ms() : 10000;
+    return IngestService::grantedAckDelayMs(h);
   }
 
  private:
-  struct Pending {
-    std::weak_ptr<AgentConn> conn;
-    std::string instance_id;
-    std::string node;
-    qw::wire::Batch batch;
-    int64_t recv_wall_ms;
-    bool live;              // made after (or just before) the session began, not a replayed backlog
-    uint64_t boot_key = 0;  // the session's boot (placement.h)
-    int64_t place_recv_ms = 0;  // BootClockOffset::placementRecv; 0: recv_wall_ms
-  };
-  boost::asio::awaitable<void> acceptLoop();
-  boost::asio::awaitable<void> handleConnection(boost::asio::ip::tcp::socket sock);
-  template <class Stream>
-  boost::asio::awaitable<void> serve(Stream stream, std::string remote);
-  void enqueue(Pending p);
-  void flush();
-  void onHello(const std::shared_ptr<AgentConn>& c);
-  void onClose(AgentConn* c);
   void schedulePrune(std::chrono::milliseconds after);
-  void record(const std::vector<Event>& events);
-  SelfStats stats();
-
-  template <class Ws>
-  friend class AgentConnImpl;
-  friend class AgentConn;
-  friend struct HttpHandler;
 
   boost::asio::io_context& ioc_;
   Store& store_;
-  Hub& hub_;
   ServerConfig cfg_;
   const Clock& clock_;
-  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
-  std::vector<Pending> pending_;
-  bool flush_posted_ = false;
-  std::map<std::string, std::weak_ptr<AgentConn>> by_instance_;
-  size_t agents_ = 0;
-  Counters counters_;
-  bool stopping_ = false;
-  EventDeriver deriver_;
+  std::unique_ptr<IngestService> ingest_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<ApiContext> api_;
+  std::unique_ptr<HttpContext> http_;
+  std::unique_ptr<Listener> listener_;
   std::unique_ptr<boost::asio::steady_timer> prune_timer_;
+  bool stopping_ = false;
 };
 
 }  // namespace qw::aggregator

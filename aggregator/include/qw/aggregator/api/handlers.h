@@ -1,0 +1,35 @@
+#pragma once
+// The API's routes (README, "API"), one file per group: handlers_cluster.cpp (/healthz,
+// /api/v1/cluster, /metrics, the page), handlers_nodes.cpp (/api/v1/nodes, a node, its config),
+// handlers_history.cpp (/api/v1/metrics, a node's series, /api/v1/events).
+#include <chrono>
+#include <cstddef>
+#include <functional>
+
+#include "qw/aggregator/api/prometheus.h"
+#include "qw/aggregator/api/router.h"
+#include "qw/aggregator/ingest/ingest_service.h"
+#include "qw/aggregator/model/hub.h"
+#include "qw/aggregator/store/store.h"
+#include "qw/aggregator/view/cluster_view.h"
+#include "qw/time_util.h"
+
+namespace qw::aggregator {
+
+// What the handlers read; owned by the Server, alive as long as its router.
+struct ApiContext {
+  Hub& hub;
+  Store& store;
+  IngestService& ingest;
+  const Clock& clock;
+  ViewConfig view;
+  size_t max_series_points = 11000;
+  std::chrono::milliseconds command_timeout{5000};
+  std::function<SelfStats()> stats;  // the aggregator's own counters (for /metrics)
+};
+
+void addClusterRoutes(Router& r, ApiContext& ctx);
+void addNodeRoutes(Router& r, ApiContext& ctx);
+void addHistoryRoutes(Router& r, ApiContext& ctx);
+
+}  // namespace qw::aggregator

@@ -1,0 +1,165 @@
+// /api/v1/metrics, /api/v1/nodes/{name}/series and /api/v1/events: what the store holds.
+#include <cmath>
+#include <cstdio>
+
+#include "api.pb.h"
+#include "qw/aggregator/api/handlers.h"
+#include "qw/aggregator/api/json.h"
+#include "qw/aggregator/api/params.h"
+#include "qw/aggregator/model/series.h"
+
+namespace qw::aggregator {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+void jsonString(std::string* out, const std::string& v) {
+  *out += '"';
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      *out += buf;
+    } else {
+      *out += static_cast<char>(c);
+    }
+  }
+  *out += '"';
+}
+
+void jsonNumber(std::string* out, double v) {
+  char buf[32];
+  auto n = std::snprintf(buf, sizeof buf, "%.15g", std::isfinite(v) ? v : 0.0);
+  out->append(buf, static_cast<size_t>(n));
+}
+
+Response bad(const Request& req, const std::string& detail) {
+  return errorResponse(req, http::status::bad_request, "bad_request", detail);
+}
+
+Response series(ApiContext& s, const Request& req, const std::string& node) {
+  auto q = queryParams(req.target());
+  if (!s.hub.findNode(node))
+    return errorResponse(req, http::status::not_found, "not_found", "no node '" + node + "'");
+  auto mit = q.find("metric");
+  if (mit == q.end() || mit->second.empty())
+    return bad(req, "metric is required (GET /api/v1/metrics lists them)");
+  std::string fixed_agg;
+  int metric = findMetric(mit->second, &fixed_agg);
+  if (metric < 0)
+    return errorResponse(req, http::status::not_found, "not_found",
+                         "no metric '" + mit->second + "' (GET /api/v1/metrics lists them)");
+  const auto& def = metricCatalog()[static_cast<size_t>(metric)];
+  int64_t now = s.clock.wallMs();
+  std::string err;
+  int64_t to = 0, from = 0;
+  if (!timeParam(q, "to", now, &to, &err)) return bad(req, err);
+  if (!timeParam(q, "from", to - 3600'000, &from, &err)) return bad(req, err);
+  if (from > to) return bad(req, "from is after to");
+  int64_t step = 0;
+  if (auto it = q.find("step"); it != q.end() && !it->second.empty()) {
+    auto st = stepParam(it->second);
+    if (!st)
+      return bad(req,
+                 "step must be seconds or a duration like 10s, 1m, 1h; got '" + it->second + "'");
+    step = *st;
+    if (step < 1000) return bad(req, "step must be at least 1s");
+  } else {
+    // About 500 points; whole minutes (the rollups) once a step reaches a minute.
+    step = std::max<int64_t>(1000, ((to - from) / 500 + 999) / 1000 * 1000);
+    if (step >= 60'000) step = (step + 59'999) / 60'000 * 60'000;
+  }
+  int64_t buckets = (to - from) / step + 1;
+  if (static_cast<size_t>(buckets) > s.max_series_points)
+    return bad(req, "from..to at step " + std::to_string(step / 1000) + "s is " +
+                        std::to_string(buckets) + " points; at most " +
+                        std::to_string(s.max_series_points) + ": raise step");
+  std::string agg = fixed_agg;
+  if (auto it = q.find("agg"); it != q.end() && !it->second.empty()) {
+    if (!fixed_agg.empty() && it->second != fixed_agg)
+      return bad(req, mit->second + " is always " + fixed_agg);
+    agg = it->second;
+  }
+  if (agg.empty()) agg = defaultAgg(def.kind);
+  std::vector<Store::SeriesPoint> pts;
+  if (auto e = s.store.querySeries(node, metric, from, to, step, agg, &pts)) return bad(req, *e);
+  std::string body;
+  body.reserve(64 + pts.size() * 40);
+  body += "{\"node\":";
+  jsonString(&body, node);
+  body += ",\"metric\":";
+  jsonString(&body, mit->second);
+  body += ",\"agg\":";
+  jsonString(&body, agg);
+  body += ",\"step_seconds\":";
+  jsonNumber(&body, static_cast<double>(step) / 1000.0);
+  body += ",\"from\":";
+  jsonNumber(&body, static_cast<double>(from) / 1000.0);
+  body += ",\"to\":";
+  jsonNumber(&body, static_cast<double>(to) / 1000.0);
+  body += ",\"points\":[";
+  for (size_t i = 0; i < pts.size(); ++i) {
+    if (i) body += ',';
+    body += "{\"ts\":";
+    jsonNumber(&body, static_cast<double>(pts[i].ts_ms) / 1000.0);
+    body += ",\"value\":";
+    jsonNumber(&body, pts[i].value);
+    body += '}';
+  }
+  body += "]}";
+  return jsonResponse(req, http::status::ok, std::move(body));
+}
+
+Response events(ApiContext& s, const Request& req) {
+  auto q = queryParams(req.target());
+  int64_t since = 0;
+  std::string err;
+  if (!timeParam(q, "since", s.clock.wallMs() - 86400'000, &since, &err)) return bad(req, err);
+  auto limit = intParam(q, "limit", 1000, 1, 10000);
+  if (!limit) return bad(req, "limit must be an integer from 1 to 10000");
+  std::string kind = q.count("kind") ? q["kind"] : "";
+  if (!kind.empty() && eventKind(kind) == qw::api::Event::KIND_UNSPECIFIED)
+    return bad(req, "unknown event kind '" + kind + "'");
+  std::string node = q.count("node") ? q["node"] : "";
+  if (!node.empty() && !s.hub.findNode(node))
+    return errorResponse(req, http::status::not_found, "not_found", "no node '" + node + "'");
+  qw::api::EventList list;
+  for (const auto& se : s.store.events(since, kind, node, static_cast<int>(*limit))) {
+    auto* e = list.add_events();
+    e->set_id(static_cast<double>(se.id));
+    e->set_ts(static_cast<double>(se.e.ts_ms) / 1000.0);
+    e->set_at(rfc3339(se.e.ts_ms));
+    e->set_kind(eventKind(se.e.kind));
+    e->set_node(se.e.node);
+    e->set_severity(severityOf(se.e.severity));
+    e->set_message(se.e.message);
+  }
+  return jsonResponse(req, http::status::ok, toJson(list));
+}
+
+}  // namespace
+
+void addHistoryRoutes(Router& r, ApiContext& s) {
+  r.add(http::verb::get, "/api/v1/metrics", [](const Request& req, const PathParams&) {
+    qw::api::MetricList list;
+    for (const auto& d : metricCatalog()) {
+      auto* m = list.add_metrics();
+      m->set_name(d.name);
+      m->set_kind(metricKind(d.kind));
+      m->set_unit(d.unit);
+      m->set_help(d.help);
+      m->set_default_agg(defaultAgg(d.kind));
+    }
+    return jsonResponse(req, http::status::ok, toJson(list));
+  });
+  r.add(http::verb::get, "/api/v1/nodes/{name}/series",
+        [&s](const Request& req, const PathParams& p) { return series(s, req, p.at("name")); });
+  r.add(http::verb::get, "/api/v1/events",
+        [&s](const Request& req, const PathParams&) { return events(s, req); });
+}
+
+}  // namespace qw::aggregator
