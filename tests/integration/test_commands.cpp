@@ -46,7 +46,8 @@ std::pair<int, json> getConfig(int port, const std::string& node) {
 
 }  // namespace
 
-TEST_CASE("commands: a real agent's config report, redacted; 404, 503 and 504", "[commands]") {
+TEST_CASE("commands: a real agent's config report with secrets redacted, then 404 and 503 and 504",
+          "[commands]") {
   TempDir tmp("qw-commands");
   std::string token_file = tmp.path() + "/token";
   const std::string token = "very-s3cret-token-value";
