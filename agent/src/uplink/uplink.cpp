@@ -1,7 +1,9 @@
 #include "qw/agent/uplink/uplink.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -108,9 +110,15 @@ template <class WsStream>
 net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
   auto log = qw::logger("uplink");
   auto& lowest = beast::get_lowest_layer(*ws);
-  tcp::resolver resolver(ex_);
-  auto endpoints =
-      co_await resolver.async_resolve(cfg_.url.host, cfg_.url.port, net::use_awaitable);
+  // The name lookup shares the connect deadline: a hung resolver is "resolve timeout", then the
+  // usual backoff, never an uplink stuck before its first connect.
+  boost::system::error_code resolve_ec;
+  bool resolve_timed_out = false;
+  auto endpoints = co_await qw::resolveWithDeadline(
+      cfg_.url, std::chrono::steady_clock::now() + cfg_.connect_timeout, resolve_ec,
+      &resolve_timed_out);
+  if (resolve_timed_out) throw std::runtime_error("resolve timeout");
+  if (resolve_ec) throw boost::system::system_error(resolve_ec);
   lowest.expires_after(cfg_.connect_timeout);
   co_await lowest.async_connect(endpoints, net::use_awaitable);
   if constexpr (!std::is_same_v<WsStream, websocket::stream<beast::tcp_stream>>) {
