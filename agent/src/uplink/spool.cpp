@@ -134,7 +134,7 @@ void Spool::rewrite() {
   std::string tmp = path_ + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) {
-    ++write_errors_;
+    writeFailed("cannot create " + tmp);
     return;
   }
   std::string out(kMagic, sizeof kMagic);
@@ -150,13 +150,18 @@ void Spool::rewrite() {
   for (const auto& e : entries_) out += record(kBatch, e.seq, e.frame);
   bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size() && std::fflush(f) == 0;
   if (!ok || std::rename(tmp.c_str(), path_.c_str()) != 0) {
+    writeFailed(ok ? "cannot rename " + tmp + " to " + path_ : "cannot write " + tmp);
     std::fclose(f);
-    ++write_errors_;
     return;
   }
   if (file_) std::fclose(file_);
   file_ = f;
   file_bytes_ = out.size();
+}
+
+void Spool::writeFailed(const std::string& what) {
+  ++write_errors_;
+  last_write_error_ = what + ": " + std::strerror(errno);
 }
 
 void Spool::append(RecordType type, uint64_t seq, const std::string& payload) {
@@ -168,7 +173,7 @@ void Spool::append(RecordType type, uint64_t seq, const std::string& payload) {
   }
   std::string r = record(type, seq, payload);
   if (std::fwrite(r.data(), 1, r.size(), file_) != r.size() || std::fflush(file_) != 0) {
-    ++write_errors_;
+    writeFailed("cannot append to " + path_);
     std::fclose(file_);
     file_ = nullptr;  // the next append rewrites the whole file from memory
     return;
@@ -204,6 +209,10 @@ uint64_t Spool::push(qw::wire::Batch batch) {
   }
   batch.set_dropped_total(dropped_);
   batch.set_backlog(static_cast<uint32_t>(entries_.size()));
+  if (!path_.empty()) {  // a file-backed spool says how its writes went (before this batch's)
+    batch.set_spool_write_errors(write_errors_);
+    if (!last_write_error_.empty()) batch.set_spool_last_write_error(last_write_error_);
+  }
   qw::wire::AgentMessage msg;
   *msg.mutable_batch() = std::move(batch);
   Entry e{seq, msg.SerializeAsString()};

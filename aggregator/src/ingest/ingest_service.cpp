@@ -289,6 +289,8 @@ void IngestService::flush() {
       n.last_seq = std::max<uint64_t>(n.last_seq, p.batch.seq());
       n.backlog = p.batch.backlog();
       n.dropped = p.batch.dropped_total();
+      if (p.batch.has_spool_write_errors()) n.spool_write_errors = p.batch.spool_write_errors();
+      n.spool_last_write_error = p.batch.spool_last_write_error();
       // A replayed backlog is history (stored above); only live samples are the node's state,
       // or an old sample would look fresh because it arrived just now.
       if (p.live) {

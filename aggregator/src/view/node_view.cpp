@@ -59,6 +59,9 @@ qw::api::NodeView buildNodeView(const NodeState& n, int64_t now_wall_ms) {
   v.set_last_seq(static_cast<double>(n.last_seq));
   v.set_backlog(static_cast<double>(n.backlog));
   v.set_dropped_batches(static_cast<double>(n.dropped));
+  if (n.spool_write_errors)
+    v.set_spool_write_errors_total(static_cast<double>(*n.spool_write_errors));
+  v.set_spool_last_write_error(n.spool_last_write_error);
   if (qw::api::NodeView::Flavor f; qw::api::NodeView::Flavor_Parse(n.etcd_flavor, &f) &&
                                    f != qw::api::NodeView::FLAVOR_UNSPECIFIED)
     v.set_etcd_flavor(f);

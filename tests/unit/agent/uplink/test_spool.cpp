@@ -180,3 +180,36 @@ TEST_CASE("the send time is stamped on a spooled frame without re-encoding it") 
   CHECK(m.batch().sent_mono_ms() == 9000);
   CHECK(m.batch().samples_size() == 1);
 }
+
+TEST_CASE("a spool file that cannot be written says so in every batch, and nothing is lost") {
+  TmpFile t;
+  std::string err, note;
+  auto sp = Spool::openFile(t.path, 4096, &err, &note);
+  REQUIRE(sp);
+  qw::wire::AgentMessage first;
+  sp->push(batchOf(0));
+  REQUIRE(first.ParseFromString(sp->next(0)->frame));
+  CHECK(first.batch().has_spool_write_errors());
+  CHECK(first.batch().spool_write_errors() == 0);
+  // The directory goes away: appends still reach the open (unlinked) file, and the next
+  // compaction cannot create its new file.
+  std::filesystem::remove_all(t.dir);
+  int pushes = 0;
+  while (sp->writeErrors() == 0 && pushes < 100000) sp->push(batchOf(++pushes));
+  REQUIRE(sp->writeErrors() > 0);
+  CHECK(sp->lastWriteError().find("No such file or directory") != std::string::npos);
+  uint64_t seq = sp->push(batchOf(1));
+  qw::wire::AgentMessage m;
+  REQUIRE(m.ParseFromString(sp->next(seq - 1)->frame));
+  CHECK(m.batch().spool_write_errors() == sp->writeErrors());
+  CHECK(m.batch().spool_last_write_error() == sp->lastWriteError());
+  CHECK(sp->next(seq - 1)->seq == seq);  // the batch itself is kept in memory
+}
+
+TEST_CASE("an in-memory spool reports no write errors (absent, not 0)") {
+  Spool sp(1 << 20);
+  sp.push(batchOf(0));
+  qw::wire::AgentMessage m;
+  REQUIRE(m.ParseFromString(sp.next(0)->frame));
+  CHECK_FALSE(m.batch().has_spool_write_errors());
+}

@@ -188,6 +188,12 @@ TEST_CASE("every signal is derived once and read alike by the node view, /metric
   n.last_seen_steady_ms = 1000;
   n.last_seen_wall_ms = 1000;
   auto view = buildNodeView(n, 2000);
+  CHECK_FALSE(view.has_spool_write_errors_total());  // the agent said nothing: absent
+  n.spool_write_errors = 3;
+  n.spool_last_write_error = "cannot append to /var/lib/x: No space left on device";
+  auto with_errors = buildNodeView(n, 2000);
+  CHECK(with_errors.spool_write_errors_total() == 3);
+  CHECK(with_errors.spool_last_write_error() == n.spool_last_write_error);
   const auto* desc = qw::api::NodeView::descriptor();
   const auto* refl = view.GetReflection();
 

@@ -58,6 +58,8 @@ class Spool {
   uint64_t nextSeq() const { return next_seq_; }
   uint64_t acked() const { return acked_; }
   uint64_t writeErrors() const { return write_errors_; }
+  // The newest write error in words ("cannot write spool file ...: No space left on device").
+  const std::string& lastWriteError() const { return last_write_error_; }
 
  private:
   Spool(size_t max_bytes, std::string instance_id);
@@ -77,6 +79,8 @@ class Spool {
   FILE* file_ = nullptr;
   size_t file_bytes_ = 0;
   uint64_t write_errors_ = 0;
+  std::string last_write_error_;
+  void writeFailed(const std::string& what);
 };
 
 }  // namespace qw::agent

@@ -3,6 +3,7 @@
 // Updated after each committed batch; read by the API and the cluster view.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct NodeState {
   uint64_t last_seq = 0;
   uint64_t backlog = 0;
   uint64_t dropped = 0;
+  std::optional<uint64_t> spool_write_errors;  // the agent's spool file writes that failed
+  std::string spool_last_write_error;
   uint64_t member_id = 0;  // etcd member this node runs (0: not known yet)
   // How the newest live sample was placed in history (placement.h); empty: none this run.
   std::string time_source;
