@@ -72,14 +72,10 @@ qw::api::NodeView buildNodeView(const NodeState& n, int64_t now_wall_ms) {
     v.set_etcd_error(e.error());
     v.set_etcd_version(e.version());
     uint64_t errors = 0;
-    int64_t newest = -1;
+    // The agent lists its samplers' errors oldest failure first: the last entry is the newest.
     for (const auto& se : n.latest.errors()) {
       errors += se.count();
-      // The most recent error of any sampler (each entry carries when it last failed).
-      if (se.last_unix_ms() >= newest) {
-        newest = se.last_unix_ms();
-        v.set_last_sampler_error(se.sampler() + ": " + se.last_error());
-      }
+      v.set_last_sampler_error(se.sampler() + ": " + se.last_error());
     }
     v.set_sampler_errors(static_cast<uint32_t>(errors));
     v.set_clock_synced(n.latest.clock_synced());
