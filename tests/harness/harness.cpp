@@ -219,7 +219,7 @@ std::vector<std::string> EtcdCluster::args(int i) const {
       "--initial-advertise-peer-urls=" + peer,
       "--initial-cluster=" + initialCluster(i < original_ ? original_ : i + 1),
       i < original_ ? "--initial-cluster-state=new" : "--initial-cluster-state=existing",
-      "--initial-cluster-token=qw-test",
+      "--initial-cluster-token=" + token_,
       "--logger=zap",
       "--log-level=warn"};
   if (tls_) {
@@ -304,6 +304,17 @@ int EtcdCluster::addLearner(std::chrono::milliseconds timeout) {
 bool EtcdCluster::running(int i) const { return members_[i].proc && members_[i].proc->running(); }
 
 void EtcdCluster::kill9(int i) { members_[i].proc->kill(SIGKILL); }
+
+void EtcdCluster::rebuild(const std::string& token, std::chrono::milliseconds timeout) {
+  for (int i = 0; i < size(); ++i) {
+    if (members_[i].proc) members_[i].proc->stop(9);
+    members_[i].proc.reset();
+    std::filesystem::remove_all(dataDir(i));
+  }
+  token_ = token;
+  for (int i = 0; i < original_; ++i) restart(i);
+  if (!waitLeader(timeout)) throw std::runtime_error("rebuilt etcd cluster elected no leader");
+}
 
 void EtcdCluster::restart(int i) {
   members_[i].proc.reset();

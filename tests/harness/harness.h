@@ -83,6 +83,10 @@ class EtcdCluster {
   std::string clientUrl(int i) const;
   void kill9(int i);
   void restart(int i);
+  // What a restore does to the cluster's identity: every member stopped, its data dir removed and
+  // started again as a new cluster with `token` (new cluster id, new member ids).
+  void rebuild(const std::string& token,
+               std::chrono::milliseconds timeout = std::chrono::seconds(30));
   bool running(int i) const;
   pid_t pid(int i) const;
   std::string dataDir(int i) const { return dir_ + "/" + members_[i].name + ".etcd"; }
@@ -110,6 +114,7 @@ class EtcdCluster {
   std::vector<Member> members_;
   std::optional<TlsFiles> tls_;
   int original_ = 0;  // members of the initial cluster; later ones joined as learners
+  std::string token_ = "qw-test";
   std::string binary_;
 };
 

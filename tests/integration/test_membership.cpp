@@ -1,5 +1,6 @@
 // Learners and the NOSPACE alarm on real etcd (3.4 and 3.5).
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "../harness/harness.h"
 
@@ -120,4 +121,62 @@ TEST_CASE("NOSPACE: CRITICAL with a warning and exported, HEALTHY after compact,
   auto after = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(s.port) + "/metrics");
   CHECK(after.body.find("quorumwatch_etcd_alarm{alarm=\"NOSPACE\",cluster=\"test\"} 0") !=
         std::string::npos);
+}
+
+TEST_CASE("an agent of another etcd cluster is refused and a rebuilt cluster succeeds the old one",
+          "[cluster-id]") {
+  ClusterStack s("qw-clusterid", 1);
+  REQUIRE(s.waitView(
+      [](const json& v) { return v["healthy_members"] == 1 && v.contains("cluster_id"); }, 30s));
+  const std::string first_id = s.last["cluster_id"];
+  auto events = [&](const std::string& kind) {
+    auto e = getJson(s.port, "/api/v1/events?kind=" + kind);
+    return e ? (*e)["events"] : json::array();
+  };
+
+  // A second, unrelated etcd cluster and its agent, pointed at this aggregator by mistake.
+  TempDir other_dir("qw-clusterid-other");
+  EtcdCluster other(1, other_dir.path());
+  other.start();
+  Agent stray(other_dir.path(), "node-9", other.clientUrl(0), s.agg.streamUrl());
+  stray.start();
+  bool refused = waitFor([&] { return events("AGENT_REFUSED").size() == 1; }, 30s);
+  auto refusal = events("AGENT_REFUSED");
+  INFO("refusals: " << refusal.dump());
+  REQUIRE(refused);
+  CHECK(refusal[0]["node"] == "node-9");
+  std::string msg = refusal[0]["message"];
+  CHECK(msg.find(first_id) != std::string::npos);
+  CHECK(msg.find("node-1") != std::string::npos);  // who still answers with the watched id
+  // Nothing of node-9 is stored; node-1 keeps streaming into the same cluster.
+  uint64_t before = seriesPoints(s.agg.dbPath(), "node-1", "etcd_reachable");
+  std::this_thread::sleep_for(3s);
+  CHECK(seriesPoints(s.agg.dbPath(), "node-9", "etcd_reachable") == 0);
+  CHECK(seriesPoints(s.agg.dbPath(), "node-1", "etcd_reachable") > before);
+  REQUIRE(s.view([](const json&) { return true; }));
+  CHECK(s.last["cluster_id"] == first_id);
+  CHECK(s.last["healthy_members"] == 1);
+  CHECK(stray.process().log().find("cluster_mismatch") != std::string::npos);
+
+  // The cluster is rebuilt (what a restore does to its identity: new token, new cluster id, new
+  // member id). node-1's agent reports the new id and no node reports the old one any more:
+  // the new id succeeds the old, the history stays.
+  uint64_t history = seriesPoints(s.agg.dbPath(), "node-1", "etcd_reachable");
+  s.etcd.rebuild("qw-test-restored");
+  bool replaced = s.waitView(
+      [&](const json& v) {
+        return v.contains("cluster_id") && v["cluster_id"] != first_id && v["healthy_members"] == 1;
+      },
+      30s);
+  INFO("view: " << s.last.dump());
+  REQUIRE(replaced);
+  REQUIRE(s.last["previous_cluster_ids"].size() == 1);
+  CHECK(s.last["previous_cluster_ids"][0] == first_id);
+  auto succession = events("CLUSTER_REPLACED");
+  REQUIRE(succession.size() == 1);
+  CHECK(std::string(succession[0]["message"]).find(first_id) != std::string::npos);
+  CHECK(seriesPoints(s.agg.dbPath(), "node-1", "etcd_reachable") >= history);
+  // The stray agent's node never belonged to this cluster: still refused, still nothing stored.
+  CHECK(seriesPoints(s.agg.dbPath(), "node-9", "etcd_reachable") == 0);
+  stray.stop();
 }

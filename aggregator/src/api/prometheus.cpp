@@ -153,6 +153,10 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
   w.sample("quorumwatch_commit_errors_total", {}, static_cast<double>(self.commit_errors));
   w.family("quorumwatch_bad_frames_total", "counter", "Malformed or oversized agent frames.");
   w.sample("quorumwatch_bad_frames_total", {}, static_cast<double>(self.bad_frames));
+  w.family("quorumwatch_ingest_cluster_refusals_total", "counter",
+           "Agent batches refused because their etcd reports another cluster id.");
+  w.sample("quorumwatch_ingest_cluster_refusals_total", {},
+           static_cast<double>(self.cluster_refusals));
   w.family("quorumwatch_auth_failures_total", "counter", "Agent connections refused for auth.");
   w.sample("quorumwatch_auth_failures_total", {}, static_cast<double>(self.auth_failures));
   w.family("quorumwatch_tls_handshake_failures_total", "counter",

@@ -10,6 +10,7 @@
 
 #include "api.pb.h"
 #include "qw/aggregator/ingest/protocol.h"
+#include "qw/fs_util.h"
 #include "qw/ids.h"
 #include "qw/log.h"
 #include "qw/protocol.h"
@@ -155,8 +156,50 @@ void IngestService::onBatch(const std::shared_ptr<AgentSession>& c, qw::wire::Ba
   bool live = b.seq() + 1 >= c->hello().next_seq();
   int64_t recv = clock_.wallMs();
   int64_t place_recv = b.has_sent_mono_ms() ? c->offset().placementRecv(recv, b.sent_mono_ms()) : 0;
+  if (!admitClusterId(c, b, live)) return;
   enqueue({c, c->instance(), c->hello().node_name(), std::move(b), recv, live, c->bootKey(),
            place_recv});
+}
+
+bool IngestService::admitClusterId(const std::shared_ptr<AgentSession>& c, const qw::wire::Batch& b,
+                                   bool live) {
+  uint64_t id = batchClusterId(b);
+  if (id == 0) return true;
+  const std::string node = c->hello().node_name();
+  auto& identity = hub_.identity();
+  auto v = identity.judge(node, id, live, hub_, clock_.steadyMs(), cfg_.stale_after_ms);
+  using K = ClusterIdVerdict::Kind;
+  auto log = qw::logger("ingest");
+  if (v.kind == K::kAccept) return true;
+  if (v.kind == K::kRefuse) {
+    ++counters_.cluster_refusals;
+    if (refused_.insert({node, id}).second) {
+      log->warn("agent {}: {}", node, v.reason);
+      record({{clock_.wallMs(), qw::api::Event::Kind_Name(qw::api::Event::AGENT_REFUSED), node,
+               qw::api::Severity_Name(qw::api::WARNING), v.reason}});
+    } else {
+      log->debug("agent {}: refused again: etcd cluster id {}", node, hex64(id));
+    }
+    // Its batches stay in its spool: nothing it sent is lost, and nothing is mixed in.
+    c->fail("cluster_mismatch", v.reason);
+    return false;
+  }
+  int64_t now = clock_.wallMs();
+  if (auto err = store_.recordClusterId(v.new_id, v.old_id, now)) {
+    ++counters_.commit_errors;
+    log->error("agent {}: cannot record etcd cluster id {}: {}", node, hex64(v.new_id), *err);
+    c->fail("store", "aggregator cannot write its database");
+    return false;
+  }
+  identity.apply(v);
+  if (v.kind == K::kAdopt) {
+    log->info("watching etcd cluster {} (first reported by {})", hex64(v.new_id), node);
+  } else {
+    log->warn("{}", v.reason);
+    record({{now, qw::api::Event::Kind_Name(qw::api::Event::CLUSTER_REPLACED), "",
+             qw::api::Severity_Name(qw::api::WARNING), v.reason}});
+  }
+  return true;
 }
 
 net::awaitable<CommandReply> IngestService::command(std::string node, qw::wire::Command cmd,

@@ -2,9 +2,7 @@
 
 #include "api.pb.h"
 #include "qw/aggregator/model/alarms.h"
-
-#include <cstdio>
-
+#include "qw/fs_util.h"
 #include "qw/time_util.h"
 
 namespace qw::aggregator {
@@ -14,12 +12,6 @@ namespace {
 // Event kinds and severities are the API's enums (a typo fails to compile); stored by name.
 std::string name(qw::api::Event::Kind k) { return qw::api::Event::Kind_Name(k); }
 std::string name(qw::api::Severity s) { return qw::api::Severity_Name(s); }
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 std::string alarmAdvice(const std::string& alarm) {
   if (alarm == "NOSPACE")
@@ -35,8 +27,8 @@ std::string alarmAdvice(const std::string& alarm) {
 
 std::string EventDeriver::memberLabel(uint64_t id) const {
   auto it = member_nodes_.find(id);
-  if (it == member_nodes_.end() || it->second.empty()) return "member " + hex(id);
-  return "member " + hex(id) + " (" + it->second + ")";
+  if (it == member_nodes_.end() || it->second.empty()) return "member " + hex64(id);
+  return "member " + hex64(id) + " (" + it->second + ")";
 }
 
 void EventDeriver::onSample(const std::string& node, const qw::wire::NodeSample& s, int64_t ts,

@@ -15,7 +15,8 @@ using namespace std::chrono_literals;
 Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, const Clock& clock)
     : ioc_(ioc), store_(store), cfg_(std::move(cfg)), clock_(clock) {
   ingest_ = std::make_unique<IngestService>(
-      ioc_, store_, hub, IngestConfig{cfg_.max_frame_bytes, cfg_.view.cluster_name}, clock_);
+      ioc_, store_, hub,
+      IngestConfig{cfg_.max_frame_bytes, cfg_.view.cluster_name, cfg_.view.stale_after_ms}, clock_);
   router_ = std::make_unique<Router>();
   api_ = std::make_unique<ApiContext>(ApiContext{hub, store_, *ingest_, clock_, cfg_.view,
                                                  cfg_.max_series_points, cfg_.command_timeout,

@@ -105,6 +105,8 @@ class Registry {
   void recordFlavor(const std::string& node, const std::string& flavor, int64_t now_ms);
   std::map<std::string, std::string> nodeFlavors();
   std::vector<Store::MemberRecord> memberHistory();
+  void recordClusterId(uint64_t id, uint64_t replaces, int64_t now_ms);
+  std::vector<Store::ClusterIdRecord> clusterHistory();
 
  private:
   sql::Db& db_;

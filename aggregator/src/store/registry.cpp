@@ -207,6 +207,41 @@ std::map<std::string, std::string> Registry::nodeFlavors() {
   return out;
 }
 
+void Registry::recordClusterId(uint64_t id, uint64_t replaces, int64_t now_ms) {
+  sql::Tx tx(db_);
+  sql::Stmt(db_,
+            "INSERT INTO cluster_ids(cluster_id, first_seen_ms) VALUES(?1, ?2) "
+            "ON CONFLICT(cluster_id) DO UPDATE SET replaced_ms = NULL, replaced_by = NULL")
+      .bind(1, std::to_string(id))
+      .bind(2, now_ms)
+      .run();
+  if (replaces != 0 && replaces != id)
+    sql::Stmt(db_,
+              "UPDATE cluster_ids SET replaced_ms = ?2, replaced_by = ?3 WHERE cluster_id = ?1")
+        .bind(1, std::to_string(replaces))
+        .bind(2, now_ms)
+        .bind(3, std::to_string(id))
+        .run();
+  tx.commit();
+}
+
+std::vector<Store::ClusterIdRecord> Registry::clusterHistory() {
+  std::vector<Store::ClusterIdRecord> out;
+  sql::Stmt s(db_,
+              "SELECT cluster_id, first_seen_ms, replaced_ms, replaced_by FROM cluster_ids "
+              "ORDER BY first_seen_ms, cluster_id");
+  while (s.next()) {
+    Store::ClusterIdRecord r;
+    std::string id = s.text(0), by = s.text(3);
+    if (!parseId(id, &r.id) || (!by.empty() && !parseId(by, &r.replaced_by)))
+      throw sql::Error(SQLITE_CORRUPT, "cluster id '" + id + "' is not a number");
+    r.first_seen_ms = s.int64(1);
+    if (!s.isNull(2)) r.replaced_ms = s.int64(2);
+    out.push_back(r);
+  }
+  return out;
+}
+
 std::optional<std::string> Registry::load(Hub* hub) {
   auto bad = [&](const std::string& what) {
     return "database '" + db_.path() + "': " + what +
@@ -261,6 +296,15 @@ std::optional<std::string> Registry::load(Hub* hub) {
       }
     }
     hub->setMembers(std::move(members));
+    uint64_t current = 0;
+    std::set<uint64_t> previous;
+    for (const auto& r : clusterHistory()) {
+      if (r.replaced_ms)
+        previous.insert(r.id);
+      else
+        current = r.id;
+    }
+    hub->identity().load(current, std::move(previous));
   } catch (const sql::Error& e) {
     return bad(e.what() + hintFor(e.extendedCode()));
   }

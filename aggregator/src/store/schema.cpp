@@ -99,6 +99,14 @@ CREATE TABLE node_flavors(
   updated_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 6: the etcd cluster ids this cluster has had (model/cluster_identity.h): the current one
+    // has replaced_ms NULL; a restore's new id replaces the old one, which stays as history.
+    R"sql(
+CREATE TABLE cluster_ids(
+  cluster_id TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, replaced_ms INTEGER,
+  replaced_by TEXT
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(std::size(kMigrations) == Store::kSchemaVersion, "a migration per version");
@@ -112,7 +120,7 @@ const Table kTables[] = {{1, "ingest_cursors"}, {1, "batches"},     {1, "samples
                          {1, "nodes"},          {1, "members"},     {2, "series"},
                          {2, "points"},         {2, "hist_points"}, {2, "rollups"},
                          {2, "hist_rollups"},   {2, "events"},      {5, "member_applied"},
-                         {5, "node_flavors"}};
+                         {5, "node_flavors"},   {6, "cluster_ids"}};
 
 std::string refuse(const sql::Db& db, const std::string& why) {
   return "database '" + db.path() + "' is not quorumwatch's: " + why +

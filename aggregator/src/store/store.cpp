@@ -185,6 +185,25 @@ std::optional<std::string> Store::memberHistory(std::vector<MemberRecord>* out) 
   return std::nullopt;
 }
 
+std::optional<std::string> Store::recordClusterId(uint64_t id, uint64_t replaces, int64_t now_ms) {
+  try {
+    registry_->recordClusterId(id, replaces, now_ms);
+  } catch (const std::exception& e) {
+    return failed(e);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Store::clusterHistory(std::vector<ClusterIdRecord>* out) {
+  try {
+    *out = registry_->clusterHistory();
+  } catch (const std::exception& e) {
+    out->clear();
+    return failed(e);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> Store::lastApplied(std::map<uint64_t, AppliedIndex>* out) {
   try {
     *out = registry_->lastApplied();

@@ -53,6 +53,9 @@ ClusterInput clusterInput(const Hub& hub, const ViewConfig& cfg, int64_t now_wal
     in.nodes.push_back(std::move(ni));
   }
   in.alarms = clusterAlarms(in.nodes);
+  in.cluster_id = hub.identity().current();
+  const auto& prev = hub.identity().previous();
+  in.previous_cluster_ids.assign(prev.begin(), prev.end());
   return in;
 }
 
@@ -64,6 +67,8 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
 qw::api::ClusterView computeClusterView(const ClusterInput& in) {
   qw::api::ClusterView v;
   v.set_cluster_name(in.cluster_name);
+  if (in.cluster_id != 0) v.set_cluster_id(hex64(in.cluster_id));
+  for (uint64_t id : in.previous_cluster_ids) v.add_previous_cluster_ids(hex64(id));
   // quorum_loss_probability and horizon_seconds stay absent until a risk model fills them.
 
   // member id -> node reporting it (the hub keeps the mapping even when the member is down).

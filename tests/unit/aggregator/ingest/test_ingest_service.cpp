@@ -1,5 +1,8 @@
 #include <unistd.h>
 
+#include <algorithm>
+#include <set>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -53,11 +56,11 @@ struct Fixture {
     std::filesystem::remove_all(dir);
   }
   std::shared_ptr<FakeSession> hello(const std::string& instance, bool commands,
-                                     uint64_t next_seq = 1) {
+                                     uint64_t next_seq = 1, const std::string& node = "pi-1") {
     auto s = std::make_shared<FakeSession>();
     qw::wire::Hello h;
     h.set_instance_id(instance);
-    h.set_node_name("pi-1");
+    h.set_node_name(node);
     h.set_cluster_name("test");
     h.set_agent_version("test");
     h.set_next_seq(next_seq);
@@ -77,7 +80,101 @@ qw::wire::Batch batch(uint64_t seq) {
   return b;
 }
 
+qw::wire::Batch clusterBatch(uint64_t seq, uint64_t cluster_id) {
+  auto b = batch(seq);
+  b.mutable_samples(0)->mutable_etcd()->set_cluster_id(cluster_id);
+  return b;
+}
+
 }  // namespace
+
+TEST_CASE(
+    "ingest: another etcd cluster's agent is refused and a restore's new cluster id succeeds") {
+  Fixture f;
+  auto poll = [&] {
+    f.ioc.restart();
+    f.ioc.poll();
+  };
+  auto kinds = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : f.store->events(0, "", "", 100)) out.push_back(e.e.kind);
+    return out;
+  };
+  auto count = [](const std::vector<std::string>& v, const std::string& k) {
+    return std::count(v.begin(), v.end(), k);
+  };
+  // The first id seen is adopted.
+  auto a = f.hello("i-a", false, 1, "pi-1");
+  f.ingest->onBatch(a, clusterBatch(1, 0xaaa));
+  poll();
+  CHECK(a->failed.empty());
+  CHECK(f.hub.identity().current() == 0xaaa);
+  auto b = f.hello("i-b", false, 1, "pi-2");
+  f.ingest->onBatch(b, clusterBatch(1, 0xaaa));
+  poll();
+  CHECK(f.store->lastSeq("i-b") == 1u);
+
+  // An agent of another cluster: refused, nothing stored, counted each time, reported once.
+  auto x = f.hello("i-x", false, 1, "pi-9");
+  f.ingest->onBatch(x, clusterBatch(1, 0xbbb));
+  poll();
+  CHECK(x->failed == "cluster_mismatch");
+  CHECK_FALSE(f.store->lastSeq("i-x").has_value());
+  x = f.hello("i-x", false, 1, "pi-9");
+  f.ingest->onBatch(x, clusterBatch(1, 0xbbb));
+  poll();
+  CHECK(f.ingest->counters().cluster_refusals == 2);
+  CHECK(count(kinds(), "AGENT_REFUSED") == 1);
+  CHECK(f.ingest->counters().bad_frames == 0);
+
+  // A known node moving to a new id while another node still answers with the current one is a
+  // split, not a restore: refused too, and pi-1's history untouched.
+  f.clock.steady += 1000;
+  f.ingest->onBatch(a, clusterBatch(2, 0xccc));
+  poll();
+  CHECK(a->failed == "cluster_mismatch");
+  CHECK(f.store->lastSeq("i-a") == 1u);
+  CHECK(f.hub.identity().current() == 0xaaa);
+
+  // Once no fresh node reports the old id (pi-2 silent past stale-after), a known node's new id
+  // replaces it: CLUSTER_REPLACED, history kept.
+  f.clock.steady += 10'000;
+  a = f.hello("i-a", false, 2, "pi-1");
+  f.ingest->onBatch(a, clusterBatch(2, 0xccc));
+  poll();
+  CHECK(a->failed.empty());
+  CHECK(f.store->lastSeq("i-a") == 2u);
+  CHECK(f.hub.identity().current() == 0xccc);
+  CHECK(f.hub.identity().previous() == std::set<uint64_t>{0xaaa});
+  CHECK(count(kinds(), "CLUSTER_REPLACED") == 1);
+  // ... but an unknown node still is not let in with the old cluster's, nor another, id.
+  x = f.hello("i-x", false, 1, "pi-9");
+  f.ingest->onBatch(x, clusterBatch(1, 0xbbb));
+  poll();
+  CHECK(x->failed == "cluster_mismatch");
+
+  // pi-2's backlog from before the restore is this cluster's history: accepted.
+  b = f.hello("i-b", false, 5, "pi-2");
+  f.ingest->onBatch(b, clusterBatch(2, 0xaaa));
+  poll();
+  CHECK(b->failed.empty());
+  CHECK(f.store->lastSeq("i-b") == 2u);
+  CHECK(f.hub.identity().current() == 0xccc);
+
+  // The succession survives a restart.
+  std::vector<Store::ClusterIdRecord> hist;
+  REQUIRE_FALSE(f.store->clusterHistory(&hist));
+  REQUIRE(hist.size() == 2);
+  CHECK(hist[0].id == 0xaaa);
+  CHECK(hist[0].replaced_by == 0xccc);
+  CHECK(hist[0].replaced_ms.has_value());
+  CHECK(hist[1].id == 0xccc);
+  CHECK_FALSE(hist[1].replaced_ms.has_value());
+  Hub reloaded;
+  REQUIRE_FALSE(f.store->load(&reloaded));
+  CHECK(reloaded.identity().current() == 0xccc);
+  CHECK(reloaded.identity().previous() == std::set<uint64_t>{0xaaa});
+}
 
 TEST_CASE("ingest: Hello is welcomed, batches share one commit and are acked") {
   Fixture f;

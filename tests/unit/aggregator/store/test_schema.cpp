@@ -165,9 +165,10 @@ TEST_CASE("schema: a version 3 file migrates, its members kept as current") {
     REQUIRE_FALSE(s.recordAgent("inst", "n1", "c", "v", "boot", "", 1));
   }
   // Back to version 3 as an older aggregator left it: members without history, no registry
-  // tables of version 5, no application_id.
+  // tables of versions 5 and 6, no application_id.
   sqlite(t.path,
-         "DROP TABLE member_applied; DROP TABLE node_flavors; ALTER TABLE members DROP COLUMN "
+         "DROP TABLE cluster_ids; DROP TABLE member_applied; DROP TABLE node_flavors; ALTER TABLE "
+         "members DROP COLUMN "
          "removed_ms; ALTER TABLE members DROP COLUMN last_seen_ms; ALTER TABLE members DROP "
          "COLUMN first_seen_ms; DELETE FROM schema_version WHERE version > 3; PRAGMA "
          "application_id = 0; INSERT INTO members VALUES('42', 'm1', 0, 'http://a:2380', '', 7);");

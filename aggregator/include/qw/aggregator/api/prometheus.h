@@ -26,6 +26,7 @@ struct SelfStats {
   uint64_t events_stored = 0;
   uint64_t rows_pruned = 0;
   uint64_t db_size_bytes = 0;
+  uint64_t cluster_refusals = 0;  // batches refused: their etcd reports another cluster id
 };
 
 // Per-node values of a node whose newest sample is stale (nodeFresh) are left out: a dead

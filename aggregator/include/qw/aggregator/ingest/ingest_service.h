@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,7 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
 struct IngestConfig {
   size_t max_frame_bytes = 1 << 20;  // told to agents in the Welcome
   std::string cluster_name;          // empty: any; else agents of other clusters are logged
+  int64_t stale_after_ms = 5000;     // a node silent this long no longer vouches for its cluster id
 };
 
 class IngestService {
@@ -140,6 +142,9 @@ class IngestService {
     int64_t place_recv_ms = 0;  // BootClockOffset::placementRecv; 0: recv_wall_ms
   };
   void enqueue(Pending p);
+  // The batch's etcd cluster id against the one this aggregator watches; false: refused (the
+  // session failed with cluster_mismatch, nothing stored) or not recordable.
+  bool admitClusterId(const std::shared_ptr<AgentSession>& c, const qw::wire::Batch& b, bool live);
 
   boost::asio::io_context& ioc_;
   Store& store_;
@@ -152,6 +157,7 @@ class IngestService {
   Counters counters_;
   bool stopping_ = false;
   EventDeriver deriver_;
+  std::set<std::pair<std::string, uint64_t>> refused_;  // (node, cluster id) already reported
 };
 
 }  // namespace qw::aggregator

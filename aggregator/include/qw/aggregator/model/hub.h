@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "qw/aggregator/model/cluster_identity.h"
 #include "sample.pb.h"
 
 namespace qw::aggregator {
@@ -57,11 +58,15 @@ class Hub {
   bool applySample(const std::string& node, const qw::wire::NodeSample& s, int64_t wall_ms,
                    int64_t steady_ms);
   void setMembers(std::map<uint64_t, MemberInfo> m) { members_ = std::move(m); }
+  // Which etcd cluster (by etcd's cluster id) this aggregator watches, and the ids it had.
+  ClusterIdentity& identity() { return identity_; }
+  const ClusterIdentity& identity() const { return identity_; }
 
  private:
   std::map<std::string, NodeState> nodes_;
   std::map<uint64_t, MemberInfo> members_;
   uint64_t members_term_ = 0;  // raft term of the member list we keep
+  ClusterIdentity identity_;
 };
 
 }  // namespace qw::aggregator

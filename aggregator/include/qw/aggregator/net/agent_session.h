@@ -72,6 +72,7 @@ class AgentSessionImpl final : public AgentSession {
                                           helloSeen(), max_frame_);
       buf.consume(buf.size());
       if (!d.ok) {
+        ++ingest_.counters().bad_frames;
         fail(d.code, d.message);
         break;
       }
@@ -128,7 +129,6 @@ class AgentSessionImpl final : public AgentSession {
   }
 
   void fail(const std::string& code, const std::string& message) override {
-    ++ingest_.counters().bad_frames;
     qw::logger("ingest")->warn("agent {} ({}): {}: {}; closing the session", name(), remote_, code,
                                message);
     qw::wire::AggregatorMessage m;

@@ -73,7 +73,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
   int schemaVersion() const;
 
   // One transaction for all items: batches, raw samples, points, histogram deltas, per-minute
@@ -136,6 +136,16 @@ class Store {
   std::optional<std::string> recordFlavor(const std::string& node, const std::string& flavor,
                                           int64_t now_ms);
   std::optional<std::string> nodeFlavors(std::map<std::string, std::string>* out);
+  // The etcd cluster ids this cluster has had, oldest first (model/cluster_identity.h).
+  // recordClusterId makes `id` current; `replaces` (0: none) is marked replaced by it.
+  struct ClusterIdRecord {
+    uint64_t id = 0;
+    int64_t first_seen_ms = 0;
+    std::optional<int64_t> replaced_ms;  // nullopt: the current id
+    uint64_t replaced_by = 0;
+  };
+  std::optional<std::string> recordClusterId(uint64_t id, uint64_t replaces, int64_t now_ms);
+  std::optional<std::string> clusterHistory(std::vector<ClusterIdRecord>* out);
   // Restores nodes (with their newest sample and member id) and membership after a restart.
   // An error names what in the file is unreadable (a damaged or foreign database).
   std::optional<std::string> load(Hub* hub);

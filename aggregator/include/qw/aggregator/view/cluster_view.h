@@ -48,7 +48,9 @@ struct ClusterInput {
   uint64_t max_apply_lag = 5000;
   std::vector<MemberInfo> members;  // etcd's member list, voters and learners
   std::vector<NodeInput> nodes;
-  AlarmSet alarms;  // clusterAlarms() of the fresh nodes
+  AlarmSet alarms;          // clusterAlarms() of the fresh nodes
+  uint64_t cluster_id = 0;  // etcd's cluster id watched (model/cluster_identity.h); 0: none yet
+  std::vector<uint64_t> previous_cluster_ids;
   int64_t now_wall_ms = 0;
 };
 
