@@ -140,6 +140,6 @@ TEST_CASE("aggregator HTTP: healthz, JSON errors, node lookup", "[e2e]") {
   CHECK(status == 200);
   CHECK((*v)["state"] == "UNKNOWN");
   CHECK((*v)["members"].empty());
-  CHECK_FALSE(v->contains("quorum_loss_probability"));  // absent until a risk model fills it
+  CHECK_FALSE(v->contains("quorum_loss_probability"));  // no members: cannot tell
   CHECK(agg.stop() == 0);
 }

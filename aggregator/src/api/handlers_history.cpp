@@ -1,6 +1,5 @@
 // /api/v1/metrics, /api/v1/nodes/{name}/series and /api/v1/events: what the store holds.
 #include <cmath>
-#include <cstdio>
 
 #include "api.pb.h"
 #include "qw/aggregator/api/handlers.h"
@@ -13,29 +12,6 @@ namespace qw::aggregator {
 namespace http = boost::beast::http;
 
 namespace {
-
-void jsonString(std::string* out, const std::string& v) {
-  *out += '"';
-  for (unsigned char c : v) {
-    if (c == '"' || c == '\\') {
-      *out += '\\';
-      *out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      *out += buf;
-    } else {
-      *out += static_cast<char>(c);
-    }
-  }
-  *out += '"';
-}
-
-void jsonNumber(std::string* out, double v) {
-  char buf[32];
-  auto n = std::snprintf(buf, sizeof buf, "%.15g", std::isfinite(v) ? v : 0.0);
-  out->append(buf, static_cast<size_t>(n));
-}
 
 Response bad(const Request& req, const std::string& detail) {
   return errorResponse(req, http::status::bad_request, "bad_request", detail);
@@ -87,31 +63,21 @@ Response series(ApiContext& s, const Request& req, const std::string& node) {
   if (agg.empty()) agg = defaultAgg(def.kind);
   std::vector<Store::SeriesPoint> pts;
   if (auto e = s.store.querySeries(node, metric, from, to, step, agg, &pts)) return bad(req, *e);
-  std::string body;
-  body.reserve(64 + pts.size() * 40);
-  body += "{\"node\":";
-  jsonString(&body, node);
-  body += ",\"metric\":";
-  jsonString(&body, mit->second);
-  body += ",\"agg\":";
-  jsonString(&body, agg);
-  body += ",\"step_seconds\":";
-  jsonNumber(&body, static_cast<double>(step) / 1000.0);
-  body += ",\"from\":";
-  jsonNumber(&body, static_cast<double>(from) / 1000.0);
-  body += ",\"to\":";
-  jsonNumber(&body, static_cast<double>(to) / 1000.0);
-  body += ",\"points\":[";
-  for (size_t i = 0; i < pts.size(); ++i) {
-    if (i) body += ',';
-    body += "{\"ts\":";
-    jsonNumber(&body, static_cast<double>(pts[i].ts_ms) / 1000.0);
-    body += ",\"value\":";
-    jsonNumber(&body, pts[i].value);
-    body += '}';
+  qw::api::Series out;
+  out.set_node(node);
+  out.set_metric(mit->second);
+  out.set_agg(agg);
+  out.set_step_seconds(static_cast<double>(step) / 1000.0);
+  out.set_from(static_cast<double>(from) / 1000.0);
+  out.set_to(static_cast<double>(to) / 1000.0);
+  out.mutable_points()->Reserve(static_cast<int>(pts.size()));
+  for (const auto& p : pts) {
+    if (!std::isfinite(p.value)) continue;  // JSON has no NaN; an unknown value is absent
+    auto* o = out.add_points();
+    o->set_ts(static_cast<double>(p.ts_ms) / 1000.0);
+    o->set_value(p.value);
   }
-  body += "]}";
-  return jsonResponse(req, http::status::ok, std::move(body));
+  return jsonResponse(req, http::status::ok, toJsonFast(out));
 }
 
 Response events(ApiContext& s, const Request& req) {

@@ -5,6 +5,8 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "qw/aggregator/net/server.h"
+#include "qw/aggregator/risk/table.h"
+#include "qw/fs_util.h"
 #include "qw/log.h"
 #include "qw/sd_notify.h"
 #include "qw/token.h"
@@ -78,6 +80,10 @@ void registerOptions(Options& o, AggregatorConfig* c) {
            "Cap on the database size (0: none). When reached, commits fail and agents keep their "
            "spool until retention frees pages.",
            &c->db_max_bytes, 0, int64_t{1} << 50);
+  o.addString("risk-table",
+              "File of risk model overrides, KEY = VALUE per line (README \"Risk model\"); empty: "
+              "the built-in table.",
+              &c->risk_table);
 }
 
 std::string validate(const AggregatorConfig& c) {
@@ -127,6 +133,23 @@ int runAggregator(const AggregatorConfig& c) {
   scfg.view.cluster_name = c.cluster_name;
   scfg.view.stale_after_ms = c.stale_after.count();
   scfg.view.max_apply_lag = static_cast<uint64_t>(c.max_apply_lag);
+  {
+    auto table = std::make_shared<risk::Table>(risk::defaultTable());
+    if (!c.risk_table.empty()) {
+      auto text = readFile(c.risk_table);
+      if (!text) {
+        log->error("--risk-table {}: cannot read it", c.risk_table);
+        return 1;
+      }
+      if (auto err = risk::applyOverrides(*text, table.get())) {
+        log->error("--risk-table {}: {}", c.risk_table, *err);
+        return 1;
+      }
+    }
+    log->info("risk model {} (AT_RISK from {} within {} s)", table->version,
+              table->at_risk_probability, table->horizon_seconds);
+    scfg.view.risk_table = std::move(table);
+  }
 
   std::unique_ptr<Store> store;
   try {

@@ -30,4 +30,13 @@ std::vector<Store::StoredEvent> EventLog::query(int64_t since_ms, const std::str
   return out;
 }
 
+std::vector<Store::EventCount> EventLog::counts(int64_t since_ms) {
+  std::vector<Store::EventCount> out;
+  sql::Stmt st(db_,
+               "SELECT kind, node, count(*) FROM events WHERE ts_ms >= ?1 GROUP BY kind, node");
+  st.bind(1, since_ms);
+  while (st.next()) out.push_back({st.text(0), st.text(1), static_cast<int>(st.int64(2))});
+  return out;
+}
+
 }  // namespace qw::aggregator::storage

@@ -70,6 +70,7 @@ class EventLog {
   void add(const std::vector<Event>& events);  // a transaction of its own
   std::vector<Store::StoredEvent> query(int64_t since_ms, const std::string& kind,
                                         const std::string& node, int limit);
+  std::vector<Store::EventCount> counts(int64_t since_ms);
 
  private:
   sql::Db& db_;

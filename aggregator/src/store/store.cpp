@@ -114,6 +114,16 @@ std::optional<std::string> Store::querySeries(const std::string& node, int metri
   }
 }
 
+std::optional<std::string> Store::eventCounts(int64_t since_ms, std::vector<EventCount>* out) {
+  try {
+    *out = events_->counts(since_ms);
+  } catch (const std::exception& e) {
+    out->clear();
+    return failed(e);
+  }
+  return std::nullopt;
+}
+
 std::vector<Store::StoredEvent> Store::events(int64_t since_ms, const std::string& kind,
                                               const std::string& node, int limit) {
   try {

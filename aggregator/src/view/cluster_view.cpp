@@ -33,6 +33,7 @@ ClusterInput clusterInput(const Hub& hub, const ViewConfig& cfg, int64_t now_wal
   ClusterInput in;
   in.cluster_name = cfg.cluster_name;
   in.max_apply_lag = cfg.max_apply_lag;
+  in.risk_table = cfg.risk_table;
   in.now_wall_ms = now_wall_ms;
   for (const auto& [id, mi] : hub.members()) in.members.push_back(mi);
   for (const auto& [name, n] : hub.nodes()) {
@@ -64,12 +65,59 @@ qw::api::ClusterView computeClusterView(const Hub& hub, const ViewConfig& cfg, i
   return computeClusterView(clusterInput(hub, cfg, now_wall_ms, now_steady_ms));
 }
 
+namespace {
+
+std::string percent(double p) {
+  char buf[32];
+  if (p >= 0.01)
+    std::snprintf(buf, sizeof buf, "%.1f%%", p * 100);
+  else
+    std::snprintf(buf, sizeof buf, "%.2g%%", p * 100);
+  return buf;
+}
+
+// The risk engine's answer into the view; AT_RISK when a probability reaches the table's
+// threshold or a CRITICAL warning is active on a cluster that is otherwise HEALTHY or DEGRADED.
+void applyRisk(const ClusterInput& in, const risk::Table& table, qw::api::ClusterView* v) {
+  auto a = risk::assess(in, *v, table);
+  v->set_risk_model_version(a.model_version);
+  for (const auto& d : a.breaking_domains) {
+    v->add_breaking_failure_domains(d);
+    v->add_reasons("losing failure domain " + d + " alone loses quorum");
+  }
+  if (a.probability) {
+    v->set_quorum_loss_probability(*a.probability);
+    v->set_horizon_seconds(a.horizon_seconds);
+  }
+  using S = qw::api::ClusterView;
+  bool critical_warning = false;
+  for (const auto& w : v->warnings()) critical_warning |= w.severity() == qw::api::CRITICAL;
+  bool risky = a.probability && *a.probability >= table.at_risk_probability;
+  if ((v->state() == S::HEALTHY || v->state() == S::DEGRADED) && (risky || critical_warning)) {
+    v->set_state(S::AT_RISK);
+    if (risky) {
+      std::string why = "quorum-loss probability " + percent(*a.probability) + " within " +
+                        std::to_string(a.horizon_seconds / 3600) + " h (AT_RISK from " +
+                        percent(table.at_risk_probability) + ")";
+      if (!a.factors.empty())
+        why += "; strongest factor: " +
+               (a.factors[0].member().empty() ? "" : a.factors[0].member() + ": ") +
+               a.factors[0].explanation();
+      v->add_reasons(why);
+    }
+  }
+  for (auto& f : a.factors) *v->add_factors() = std::move(f);
+}
+
+}  // namespace
+
 qw::api::ClusterView computeClusterView(const ClusterInput& in) {
   qw::api::ClusterView v;
   v.set_cluster_name(in.cluster_name);
   if (in.cluster_id != 0) v.set_cluster_id(hex64(in.cluster_id));
   for (uint64_t id : in.previous_cluster_ids) v.add_previous_cluster_ids(hex64(id));
-  // quorum_loss_probability and horizon_seconds stay absent until a risk model fills them.
+  // quorum_loss_probability and horizon_seconds: from the risk engine (applyRisk), absent
+  // without a risk table or when the view cannot tell.
 
   // member id -> node reporting it (the hub keeps the mapping even when the member is down).
   std::map<uint64_t, const NodeInput*> by_member;
@@ -235,6 +283,7 @@ qw::api::ClusterView computeClusterView(const ClusterInput& in) {
     v.set_state(S::HEALTHY);
   }
   for (const auto& u : unhealthy) v.add_reasons("unhealthy: " + u);
+  if (in.risk_table) applyRisk(in, *in.risk_table, &v);
   return v;
 }
 

@@ -218,7 +218,7 @@ TEST_CASE("what is not known is absent: a stale member has no reachable or raft 
   auto v = c.view();
   REQUIRE(c.member(v, "m2").has_reachable());
   CHECK(c.member(v, "m2").raft_index() == 100);
-  CHECK_FALSE(v.has_quorum_loss_probability());  // no risk model yet
+  CHECK_FALSE(v.has_quorum_loss_probability());  // this fixture's view has no risk table
   CHECK_FALSE(v.has_horizon_seconds());
   CHECK(v.factors_size() == 0);
   c.now += c.cfg.stale_after_ms + 1;

@@ -28,6 +28,9 @@ struct ApiContext {
   std::function<SelfStats()> stats;  // the aggregator's own counters (for /metrics)
 };
 
+// The cluster view now, the risk engine's recent history read from the event log.
+qw::api::ClusterView clusterView(ApiContext& ctx);
+
 void addClusterRoutes(Router& r, ApiContext& ctx);
 void addNodeRoutes(Router& r, ApiContext& ctx);
 void addHistoryRoutes(Router& r, ApiContext& ctx);

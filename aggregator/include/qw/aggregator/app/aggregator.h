@@ -23,6 +23,7 @@ struct AggregatorConfig {
   std::chrono::milliseconds retention_rollups{90LL * 86400 * 1000};
   std::chrono::milliseconds retention_samples{1LL * 86400 * 1000};
   int64_t db_max_bytes = 0;
+  std::string risk_table;  // overrides of the risk model (risk/table.h); empty: the built-in one
 };
 
 void registerOptions(Options& o, AggregatorConfig* c);

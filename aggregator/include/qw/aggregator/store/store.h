@@ -97,6 +97,12 @@ class Store {
                                          std::vector<SeriesPoint>* out);
   std::vector<StoredEvent> events(int64_t since_ms, const std::string& kind,
                                   const std::string& node, int limit);
+  // Events since `since_ms` per (kind, node) (events_by_ts: the last hour is a short range scan).
+  struct EventCount {
+    std::string kind, node;
+    int count = 0;
+  };
+  std::optional<std::string> eventCounts(int64_t since_ms, std::vector<EventCount>* out);
   // One bounded retention step (one series' raw points and rollups, or the samples, batches and
   // events tables): a few thousand rows at most, so it never stalls ingest.
   PruneResult pruneStep(int64_t now_ms);

@@ -1,0 +1,61 @@
+#pragma once
+// What the quorum view and the risk engine read (view/cluster_view.h builds it from the hub at one
+// instant): plain data, so "pretend node X is down" is an edit of a copy, and both are pure
+// functions of it.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "qw/aggregator/model/hub.h"
+#include "qw/aggregator/model/signals.h"
+#include "sample.pb.h"
+
+namespace qw::aggregator {
+
+namespace risk {
+struct Table;
+}
+
+// What the event log says about the last hour (the risk engine's window of recent history).
+struct RecentHistory {
+  bool known = false;  // false: the log could not be read (the engine then leaves these out)
+  int leader_changes = 0;
+  std::map<std::string, int> etcd_restarts;  // by node
+  std::map<std::string, int> node_reboots;   // by node
+};
+
+// One node as the view needs it.
+struct NodeInput {
+  std::string name;
+  std::string failure_domain;
+  std::string etcd_endpoint;
+  uint64_t member_id = 0;  // the member this node runs (hub's mapping; 0: not known)
+  bool fresh = false;
+  int64_t silent_ms = -1;         // since its newest sample; -1: none since the aggregator started
+  int64_t last_seen_wall_ms = 0;  // receive time of its newest sample
+  qw::wire::EtcdSample etcd;      // its newest etcd answer (meaningful when fresh)
+  MemberSignals signals;
+};
+
+using AlarmSet = std::set<std::pair<uint64_t, std::string>>;  // (member id, alarm)
+
+struct ClusterInput {
+  std::string cluster_name;
+  uint64_t max_apply_lag = 5000;
+  std::vector<MemberInfo> members;  // etcd's member list, voters and learners
+  std::vector<NodeInput> nodes;
+  AlarmSet alarms;          // clusterAlarms() of the fresh nodes
+  uint64_t cluster_id = 0;  // etcd's cluster id watched (model/cluster_identity.h); 0: none yet
+  std::vector<uint64_t> previous_cluster_ids;
+  int64_t now_wall_ms = 0;
+  // The risk engine's inputs (risk/engine.h); without a table the probability stays absent.
+  std::shared_ptr<const risk::Table> risk_table;
+  RecentHistory recent;
+};
+
+}  // namespace qw::aggregator
+

@@ -1,0 +1,41 @@
+#pragma once
+// The risk model's numbers, in one versioned table (aggregator/src/risk/table.cpp): the base
+// hazards, the probability that makes a cluster AT_RISK, the horizon, and every multiplier with
+// its threshold, explanation, action and source. `--risk-table FILE` overrides any of them.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qw::aggregator::risk {
+
+struct Rule {
+  std::string id;      // "wal_fsync_p99.guidance": unique, used by overrides and in factors
+  std::string signal;  // the quantity it reads (a MemberSignals name or a derived one, table.cpp)
+  bool at_most = false;  // false: matches value >= threshold; true: value <= threshold
+  double threshold = 0;
+  double multiplier = 1;
+  std::string explanation;  // one line: what the value means for this member's etcd
+  std::string action;       // what to do about it
+  std::string source;       // where the threshold comes from
+};
+
+struct Table {
+  std::string version;
+  // Unplanned failures per day of one healthy member (its etcd, node, disk or power), and of a
+  // named failure domain shared by several members (a power supply, a switch, a shelf).
+  double member_hazard_per_day = 0;
+  double domain_hazard_per_day = 0;
+  double at_risk_probability = 0.01;  // quorum-loss probability at which the state is AT_RISK
+  uint32_t horizon_seconds = 86400;
+  std::vector<Rule> rules;  // rules on one signal: the strongest that matches counts
+};
+
+const Table& defaultTable();
+
+// Overrides from text, one "key = value" per line ('#' starts a comment): member_hazard_per_day,
+// domain_hazard_per_day, at_risk_probability, horizon_seconds, version, RULE.threshold,
+// RULE.multiplier. Returns an error naming the line (unknown key, bad number), the table as it was.
+std::optional<std::string> applyOverrides(const std::string& text, Table* t);
+
+}  // namespace qw::aggregator::risk

@@ -1,0 +1,200 @@
+// The risk model's numbers (risk/table.h). Bump `version` when a number changes: the API prints it
+// next to every probability, so two figures are comparable only under one version.
+//
+// The base hazards are assumptions, not measurements: about one unplanned outage of a member
+// every three years (a Raspberry Pi on a good supply and storage; SD cards fail more often, which
+// the disk multipliers express), and one of a shared failure domain every five years. They set
+// the scale; the multipliers, each tied to a published threshold, set the ranking and the reasons.
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "qw/aggregator/risk/table.h"
+
+namespace qw::aggregator::risk {
+
+namespace {
+
+Table build() {
+  Table t;
+  t.version = "2026-12-01.1";
+  t.member_hazard_per_day = 1.0 / (3 * 365);
+  t.domain_hazard_per_day = 1.0 / (5 * 365);
+  t.at_risk_probability = 0.01;
+  t.horizon_seconds = 86400;
+  const char* hw = "etcd.io hardware guide: WAL fsync p99 < 10 ms, backend commit p99 < 25 ms";
+  const char* mixin = "etcd mixin alert thresholds (ETCD_REFERENCE.md s2)";
+  const char* disk = "move etcd's data dir to an SSD (USB 3) and keep other I/O off that disk";
+  t.rules = {
+      {"wal_fsync_p99.guidance", "wal_fsync_p99_seconds", false, 0.010, 2,
+       "WAL fsync p99 above etcd's 10 ms guidance: every write waits on this disk", disk, hw},
+      {"wal_fsync_p99.heartbeat", "wal_fsync_p99_seconds", false, 0.100, 5,
+       "WAL fsync p99 at or above the default 100 ms heartbeat: heartbeats are late, elections "
+       "follow",
+       disk, "etcd tuning guide (heartbeat 100 ms default)"},
+      {"wal_fsync_p99.warning", "wal_fsync_p99_seconds", false, 0.5, 12,
+       "WAL fsync p99 above 0.5 s (the mixin's etcdHighFsyncDurations warning)", disk, mixin},
+      {"wal_fsync_p99.critical", "wal_fsync_p99_seconds", false, 1.0, 30,
+       "WAL fsync p99 above 1 s (the mixin's critical level): the member falls out of the cluster "
+       "under load",
+       disk, mixin},
+      {"backend_commit_p99.guidance", "backend_commit_p99_seconds", false, 0.025, 1.5,
+       "backend commit p99 above etcd's 25 ms guidance", disk, hw},
+      {"backend_commit_p99.warning", "backend_commit_p99_seconds", false, 0.25, 4,
+       "backend commit p99 above 0.25 s (the mixin's etcdHighCommitDurations)", disk, mixin},
+      {"peer_rtt_p99.elevated", "peer_rtt_p99_seconds", false, 0.05, 1.5,
+       "slowest peer round trip p99 above 50 ms (half the default heartbeat)",
+       "check the network path between the nodes (Wi-Fi, a saturated switch, a flaky cable)",
+       "etcd tuning guide: heartbeat about the round trip time"},
+      {"peer_rtt_p99.warning", "peer_rtt_p99_seconds", false, 0.15, 4,
+       "slowest peer round trip p99 above 0.15 s (the mixin's etcdMemberCommunicationSlow)",
+       "check the network path between the nodes; use wired Ethernet", mixin},
+      {"under_voltage.now", "under_voltage", false, 1, 10,
+       "the Raspberry Pi reports under-voltage now: the SoC and the disk may brown out",
+       "use a 5.1 V / 3 A supply and a short, thick cable; power USB disks from a powered hub",
+       "Raspberry Pi firmware get_throttled bit 0"},
+      {"under_voltage.since_boot", "under_voltage_since_boot", false, 1, 2,
+       "under-voltage happened since the last boot", "check the supply before the next load peak",
+       "Raspberry Pi firmware get_throttled bit 16"},
+      {"throttled.now", "throttled", false, 1, 3,
+       "the SoC is throttled now: etcd's fsyncs and heartbeats slow down",
+       "improve cooling (heatsink, fan, airflow) or lower the load",
+       "Raspberry Pi firmware get_throttled bit 2"},
+      {"throttled.since_boot", "throttled_since_boot", false, 1, 1.5,
+       "the SoC was throttled since the last boot", "improve cooling before the next load peak",
+       "Raspberry Pi firmware get_throttled bit 18"},
+      {"temperature.near_trip", "temperature_headroom_celsius", true, 10, 2,
+       "CPU temperature within 10 °C of the thermal trip point", "improve cooling",
+       "thermal zone trip points (sysfs)"},
+      {"temperature.at_trip", "temperature_headroom_celsius", true, 3, 5,
+       "CPU temperature within 3 °C of the thermal trip point: the kernel throttles or shuts down",
+       "improve cooling now", "thermal zone trip points (sysfs)"},
+      {"io_pressure.some", "io_pressure_some_avg10", false, 10, 1.5,
+       "tasks waited on I/O more than 10% of the last 10 s (PSI)",
+       "find the process that loads the disk (iotop) and move it off etcd's disk",
+       "kernel PSI documentation"},
+      {"io_pressure.high", "io_pressure_some_avg10", false, 40, 3,
+       "tasks waited on I/O more than 40% of the last 10 s (PSI)",
+       "find the process that loads the disk (iotop) and move it off etcd's disk",
+       "kernel PSI documentation"},
+      {"proposals_failed", "proposals_failed", false, 1, 2,
+       "raft proposals failed in the last interval (leader elections or lost quorum)",
+       "look at leader changes and the slowest member's fsync and peer latency",
+       "etcd mixin etcdHighNumberOfFailedProposals"},
+      {"apply_lag", "apply_lag", false, 1000, 2,
+       "the member applies committed entries more than 1000 behind their commit",
+       "the member's disk or CPU cannot keep up; check its fsync and backend commit",
+       "etcd metrics: committed minus applied index"},
+      {"db_quota.high", "db_quota_used_ratio", false, 0.8, 1.5,
+       "the database uses more than 80% of its quota",
+       "compact and defragment; find who writes so much (etcdctl check datascale)",
+       "etcd quota (default 2 GiB)"},
+      {"db_quota.critical", "db_quota_used_ratio", false, 0.95, 5,
+       "the database uses more than 95% of its quota: NOSPACE and a read-only cluster are next",
+       "compact, defragment each member, then disarm the alarm if raised", mixin},
+      {"fs_free.low", "fs_avail_ratio", true, 0.10, 2,
+       "less than 10% free on the filesystem of etcd's data dir",
+       "free space (old snapshots, logs, container images) before etcd's WAL cannot grow",
+       "etcd needs room for WAL segments and snapshots"},
+      {"fs_free.critical", "fs_avail_ratio", true, 0.03, 6,
+       "less than 3% free on the filesystem of etcd's data dir: the next WAL segment may not fit",
+       "free space now", "etcd preallocates 64 MB WAL segments"},
+      {"etcd_restarts", "etcd_restarts_last_hour", false, 1, 3,
+       "etcd restarted on this node in the last hour",
+       "read why (journalctl -u etcd / -u k3s) before anything else restarts it again",
+       "a restarting member is a failing member"},
+      {"node_reboots", "node_reboots_last_hour", false, 1, 3,
+       "this node rebooted in the last hour",
+       "find out why (power, watchdog, kernel) before it happens on another node",
+       "an unplanned reboot is a power or hardware fault until shown otherwise"},
+      {"leader_changes.some", "leader_changes_last_hour", false, 3, 1.5,
+       "3 or more leader changes in the last hour: heartbeats are missed",
+       "look at the fsync and peer latency of the old leaders", mixin},
+      {"leader_changes.many", "leader_changes_last_hour", false, 12, 4,
+       "12 or more leader changes in the last hour (the mixin alerts at 4 in 15 minutes)",
+       "look at the fsync and peer latency of the old leaders; consider timing advice", mixin},
+  };
+  return t;
+}
+
+bool number(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+std::string trim(const std::string& s) {
+  auto a = s.find_first_not_of(" \t\r");
+  if (a == std::string::npos) return "";
+  auto b = s.find_last_not_of(" \t\r");
+  return s.substr(a, b - a + 1);
+}
+
+}  // namespace
+
+const Table& defaultTable() {
+  static const Table t = build();
+  return t;
+}
+
+std::optional<std::string> applyOverrides(const std::string& text, Table* out) {
+  Table t = *out;
+  std::istringstream in(text);
+  std::string line;
+  int no = 0;
+  bool changed = false, named = false;
+  while (std::getline(in, line)) {
+    ++no;
+    if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
+    line = trim(line);
+    if (line.empty()) continue;
+    auto eq = line.find('=');
+    auto where = "line " + std::to_string(no) + ": ";
+    if (eq == std::string::npos) return where + "expected KEY = VALUE, got '" + line + "'";
+    std::string key = trim(line.substr(0, eq)), val = trim(line.substr(eq + 1));
+    changed = true;
+    if (key == "version") {
+      t.version = val;
+      named = true;
+      continue;
+    }
+    double v = 0;
+    if (!number(val, &v)) return where + key + ": '" + val + "' is not a number";
+    auto probability = [&](double* field) -> std::optional<std::string> {
+      if (v < 0 || v > 1) return where + key + " must be between 0 and 1";
+      *field = v;
+      return std::nullopt;
+    };
+    std::optional<std::string> err;
+    if (key == "member_hazard_per_day" || key == "domain_hazard_per_day") {
+      if (v < 0) return where + key + " must not be negative";
+      (key[0] == 'm' ? t.member_hazard_per_day : t.domain_hazard_per_day) = v;
+    } else if (key == "at_risk_probability") {
+      err = probability(&t.at_risk_probability);
+    } else if (key == "horizon_seconds") {
+      if (v < 60 || v > 366 * 86400.0) return where + "horizon_seconds must be 60 .. 31622400";
+      t.horizon_seconds = static_cast<uint32_t>(v);
+    } else {
+      auto dot = key.rfind('.');
+      std::string rule = dot == std::string::npos ? "" : key.substr(0, dot);
+      std::string what = dot == std::string::npos ? "" : key.substr(dot + 1);
+      Rule* r = nullptr;
+      for (auto& x : t.rules)
+        if (x.id == rule) r = &x;
+      if (!r || (what != "threshold" && what != "multiplier"))
+        return where + "unknown key '" + key +
+               "' (a rule's id with .threshold or .multiplier, or a table setting)";
+      if (what == "multiplier" && v < 0) return where + key + " must not be negative";
+      (what == "threshold" ? r->threshold : r->multiplier) = v;
+    }
+    if (err) return err;
+  }
+  if (changed && !named) t.version += "+local";  // not the numbers this version documents
+  *out = std::move(t);
+  return std::nullopt;
+}
+
+}  // namespace qw::aggregator::risk

@@ -1,0 +1,265 @@
+// The risk engine (risk/engine.h) on plain inputs: exact probabilities against brute force,
+// factors, failure domains, learners, stale data, AT_RISK, and the table's overrides.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "qw/aggregator/risk/engine.h"
+#include "qw/aggregator/view/cluster_view.h"
+
+using namespace qw::aggregator;
+using State = qw::api::ClusterView;
+
+namespace {
+
+// Every failure subset of members and domains, summed: what probabilityMoreThan must equal.
+double bruteForce(int tolerance, const std::vector<double>& p, const std::vector<int>& dom,
+                  const std::vector<double>& q) {
+  const size_t n = p.size(), d = q.size();
+  double total = 0;
+  for (uint64_t dm = 0; dm < (uint64_t{1} << d); ++dm)
+    for (uint64_t mm = 0; mm < (uint64_t{1} << n); ++mm) {
+      double pr = 1;
+      for (size_t k = 0; k < d; ++k) pr *= (dm >> k & 1) ? q[k] : 1 - q[k];
+      int failed = 0;
+      for (size_t i = 0; i < n; ++i) {
+        pr *= (mm >> i & 1) ? p[i] : 1 - p[i];
+        bool down = (mm >> i & 1) || (dom[i] >= 0 && (dm >> dom[i] & 1));
+        failed += down ? 1 : 0;
+      }
+      if (failed > tolerance) total += pr;
+    }
+  return total;
+}
+
+// n voting members m1..mn (ids 1..n) on nodes n1..nn, all fresh and healthy, m1 leading.
+ClusterInput cluster(int n, int learners = 0) {
+  ClusterInput in;
+  in.now_wall_ms = 1'700'000'000'000;
+  in.risk_table = std::make_shared<risk::Table>(risk::defaultTable());
+  in.recent.known = true;
+  for (int i = 1; i <= n + learners; ++i) {
+    MemberInfo mi;
+    mi.id = static_cast<uint64_t>(i);
+    mi.name = "m" + std::to_string(i);
+    mi.is_learner = i > n;
+    in.members.push_back(mi);
+    NodeInput ni;
+    ni.name = "n" + std::to_string(i);
+    ni.member_id = mi.id;
+    ni.fresh = true;
+    ni.silent_ms = 100;
+    ni.last_seen_wall_ms = in.now_wall_ms;
+    ni.etcd.set_reachable(true);
+    ni.etcd.set_member_id(mi.id);
+    ni.etcd.set_has_leader(true);
+    ni.etcd.set_leader_id(1);
+    ni.etcd.set_raft_index(100);
+    ni.etcd.set_raft_applied_index(100);
+    ni.etcd.set_alarms_ok(true);
+    ni.signals.etcd_reachable = 1;
+    in.nodes.push_back(ni);
+  }
+  return in;
+}
+
+double binomialTail(int n, double p, int more_than) {
+  double t = 0;
+  for (int k = more_than + 1; k <= n; ++k)
+    t += std::tgamma(n + 1) / (std::tgamma(k + 1) * std::tgamma(n - k + 1)) * std::pow(p, k) *
+         std::pow(1 - p, n - k);
+  return t;
+}
+
+const qw::api::Factor* findFactor(const State& v, const std::string& member,
+                                  const std::string& rule) {
+  for (const auto& f : v.factors())
+    if (f.member() == member && f.rule() == rule) return &f;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("risk: the probability equals brute force over every failure subset") {
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<double> u(0.0, 0.6);
+  for (int round = 0; round < 200; ++round) {
+    int n = 1 + static_cast<int>(rng() % 7);
+    int d = static_cast<int>(rng() % 4);
+    std::vector<double> p(static_cast<size_t>(n)), q(static_cast<size_t>(d));
+    std::vector<int> dom(static_cast<size_t>(n));
+    for (auto& x : p) x = u(rng);
+    for (auto& x : q) x = u(rng);
+    for (auto& x : dom) x = d == 0 ? -1 : static_cast<int>(rng() % (d + 1)) - 1;
+    int tolerance = static_cast<int>(rng() % (n + 1)) - 1;
+    INFO("n " << n << " domains " << d << " tolerance " << tolerance);
+    CHECK(std::abs(risk::probabilityMoreThan(tolerance, p, dom, q) - bruteForce(tolerance, p, dom, q)) <
+          1e-12);
+  }
+  CHECK(risk::probabilityMoreThan(-1, {0.1}, {-1}, {}) == 1.0);
+  CHECK(risk::probabilityMoreThan(3, {0.5, 0.5, 0.5}, {-1, -1, -1}, {}) == 0.0);
+}
+
+TEST_CASE("risk: 1 to 7 healthy members at the base rate") {
+  const auto& t = risk::defaultTable();
+  const double p = 1 - std::exp(-t.member_hazard_per_day * t.horizon_seconds / 86400.0);
+  for (int n : {1, 2, 3, 4, 5, 7}) {
+    auto v = computeClusterView(cluster(n));
+    INFO(n << " members: " << v.DebugString());
+    int tolerance = n - (n / 2 + 1);
+    CHECK(v.failure_tolerance() == tolerance);
+    REQUIRE(v.has_quorum_loss_probability());
+    CHECK(v.horizon_seconds() == 86400);
+    CHECK(v.risk_model_version() == t.version);
+    CHECK(std::abs(v.quorum_loss_probability() - binomialTail(n, p, tolerance)) < 1e-12);
+    CHECK(v.factors_size() == 0);
+  }
+  // One and two members tolerate no failure: CRITICAL already, with the probability beside it.
+  CHECK(computeClusterView(cluster(2)).state() == State::CRITICAL);
+  CHECK(computeClusterView(cluster(3)).state() == State::HEALTHY);
+}
+
+TEST_CASE("risk: a slow disk is a factor with its rule and raises the probability") {
+  auto base = computeClusterView(cluster(3));
+  auto in = cluster(3);
+  in.nodes[1].signals.wal_fsync_p99_seconds = 0.18;
+  auto v = computeClusterView(in);
+  const auto* f = findFactor(v, "m2", "wal_fsync_p99.heartbeat");
+  REQUIRE(f);
+  CHECK(f->signal() == "wal_fsync_p99_seconds");
+  CHECK(f->value() == Approx(0.18));
+  CHECK(f->threshold() == Approx(0.1));
+  CHECK(f->multiplier() == 5);
+  CHECK_FALSE(f->action().empty());
+  CHECK(v.factors_size() == 1);  // only the strongest rule of a signal counts
+  CHECK(v.quorum_loss_probability() > base.quorum_loss_probability() * 2);
+  CHECK(v.state() == State::HEALTHY);  // far below 1 %
+}
+
+TEST_CASE("risk: two failing Pis make a three-member cluster AT_RISK with the reason") {
+  auto in = cluster(3);
+  for (int i : {1, 2}) {
+    auto& s = in.nodes[static_cast<size_t>(i)].signals;
+    s.wal_fsync_p99_seconds = 1.2;
+    s.under_voltage = 1;
+    s.throttled = 1;
+  }
+  auto v = computeClusterView(in);
+  INFO(v.DebugString());
+  CHECK(v.state() == State::AT_RISK);
+  CHECK(v.quorum_loss_probability() >= 0.01);
+  bool said = false;
+  for (const auto& r : v.reasons()) said |= r.find("quorum-loss probability") != std::string::npos;
+  CHECK(said);
+  REQUIRE(v.factors_size() == 6);
+  CHECK(v.factors(0).multiplier() >= v.factors(5).multiplier());
+  CHECK(v.factors(0).rule() == "wal_fsync_p99.critical");
+}
+
+TEST_CASE("risk: derived quantities and the recent history") {
+  auto in = cluster(3);
+  in.nodes[0].signals.cpu_temperature_celsius = 83;
+  in.nodes[0].signals.temperature_trip_celsius = 85;
+  in.nodes[1].signals.fs_avail_bytes = 2e9;
+  in.nodes[1].signals.fs_total_bytes = 32e9;
+  in.recent.node_reboots["n3"] = 1;
+  in.recent.leader_changes = 5;
+  auto v = computeClusterView(in);
+  INFO(v.DebugString());
+  CHECK(findFactor(v, "m1", "temperature.at_trip"));
+  CHECK(findFactor(v, "m2", "fs_free.low"));
+  CHECK(findFactor(v, "m3", "node_reboots"));
+  const auto* lc = findFactor(v, "", "leader_changes.some");
+  REQUIRE(lc);
+  CHECK(lc->value() == 5);
+  // An unknown history is no factor (not a 0 read as calm, not a guess).
+  in.recent = {};
+  auto quiet = computeClusterView(in);
+  CHECK_FALSE(findFactor(quiet, "m3", "node_reboots"));
+  CHECK_FALSE(findFactor(quiet, "", "leader_changes.some"));
+}
+
+TEST_CASE("risk: failure domains fail together and the breaking domain is named") {
+  auto in = cluster(3);
+  in.nodes[0].failure_domain = "shelf-a";
+  in.nodes[1].failure_domain = "shelf-a";
+  in.nodes[2].failure_domain = "shelf-b";
+  auto flat = computeClusterView(cluster(3));
+  auto v = computeClusterView(in);
+  REQUIRE(v.breaking_failure_domains_size() == 1);
+  CHECK(v.breaking_failure_domains(0) == "shelf-a");
+  const auto& t = risk::defaultTable();
+  const double days = t.horizon_seconds / 86400.0;
+  const double p = 1 - std::exp(-t.member_hazard_per_day * days);
+  const double q = 1 - std::exp(-t.domain_hazard_per_day * days);
+  CHECK(std::abs(v.quorum_loss_probability() -
+                 bruteForce(1, {p, p, p}, {0, 0, -1}, {q})) < 1e-12);
+  CHECK(v.quorum_loss_probability() > flat.quorum_loss_probability() * 10);
+  // Five members, two per shelf and one alone: no single shelf breaks quorum.
+  auto five = cluster(5);
+  for (int i = 0; i < 5; ++i)
+    five.nodes[static_cast<size_t>(i)].failure_domain = "shelf-" + std::to_string(i / 2);
+  CHECK(computeClusterView(five).breaking_failure_domains_size() == 0);
+}
+
+TEST_CASE("risk: learners never count and unknown is absent") {
+  auto v = computeClusterView(cluster(3, 1));
+  CHECK(v.voting_members() == 3);
+  CHECK(std::abs(v.quorum_loss_probability() - computeClusterView(cluster(3)).quorum_loss_probability()) <
+        1e-15);
+  // Too few fresh voters: the view cannot tell, and neither can the engine.
+  auto in = cluster(3);
+  in.nodes[0].fresh = false;
+  in.nodes[1].fresh = false;
+  auto unknown = computeClusterView(in);
+  CHECK(unknown.state() == State::UNKNOWN);
+  CHECK_FALSE(unknown.has_quorum_loss_probability());
+  CHECK_FALSE(unknown.has_horizon_seconds());
+  // Quorum lost: certain.
+  in = cluster(3);
+  for (int i : {1, 2}) {
+    in.nodes[static_cast<size_t>(i)].etcd.set_reachable(false);
+    in.nodes[static_cast<size_t>(i)].etcd.set_error("connection refused");
+  }
+  auto lost = computeClusterView(in);
+  CHECK(lost.state() == State::QUORUM_LOST);
+  CHECK(lost.quorum_loss_probability() == 1.0);
+}
+
+TEST_CASE("risk: table overrides change numbers and refuse what they do not know") {
+  risk::Table t = risk::defaultTable();
+  REQUIRE_FALSE(risk::applyOverrides("# site tuning\nat_risk_probability = 0.001\n"
+                                     "wal_fsync_p99.guidance.threshold = 0.02  # USB SSDs\n"
+                                     "horizon_seconds = 3600\n",
+                                     &t));
+  CHECK(t.at_risk_probability == 0.001);
+  CHECK(t.horizon_seconds == 3600);
+  CHECK(t.version == risk::defaultTable().version + "+local");
+  bool found = false;
+  for (const auto& r : t.rules)
+    if (r.id == "wal_fsync_p99.guidance") found = r.threshold == 0.02;
+  CHECK(found);
+  risk::Table before = t;
+  auto err = risk::applyOverrides("member_hazard_per_day = 0.01\nno_such.multiplier = 2\n", &t);
+  REQUIRE(err);
+  CHECK(err->find("line 2") != std::string::npos);
+  CHECK(t.member_hazard_per_day == before.member_hazard_per_day);  // unchanged on error
+  CHECK(risk::applyOverrides("at_risk_probability = 2", &t));
+  CHECK(risk::applyOverrides("horizon_seconds = soon", &t));
+  CHECK(risk::applyOverrides("just text", &t));
+  // Every rule's id is unique and every rule says why, what to do and where it comes from.
+  std::set<std::string> ids;
+  for (const auto& r : risk::defaultTable().rules) {
+    CHECK(ids.insert(r.id).second);
+    CHECK_FALSE(r.explanation.empty());
+    CHECK_FALSE(r.action.empty());
+    CHECK_FALSE(r.source.empty());
+    // It reads a signal of the one derivation or one the engine derives (engine.cpp).
+    static const std::set<std::string> derived = {
+        "temperature_headroom_celsius", "fs_avail_ratio", "etcd_restarts_last_hour",
+        "node_reboots_last_hour", "leader_changes_last_hour"};
+    CHECK((findSignal(r.signal.c_str()) || derived.count(r.signal)));
+  }
+}
