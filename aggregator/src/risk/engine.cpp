@@ -32,7 +32,8 @@ double probabilityMoreThan(int tolerance, const std::vector<double>& member_p,
         continue;
       }
       ++seen;
-      for (size_t c = seen; c > 0; --c) dist[c] = dist[c] * (1 - member_p[i]) + dist[c - 1] * member_p[i];
+      for (size_t c = seen; c > 0; --c)
+        dist[c] = dist[c] * (1 - member_p[i]) + dist[c - 1] * member_p[i];
       dist[0] *= 1 - member_p[i];
     }
     // More than `tolerance` failed: down + c > tolerance.
@@ -146,14 +147,14 @@ Assessment assess(const ClusterInput& in, const qw::api::ClusterView& view, cons
   dom_of.assign(p.size(), -1);
   const double q_domain = 1 - std::exp(-table.domain_hazard_per_day * days);
   for (const auto& [name, idx] : by_domain) {
-    if (static_cast<int>(idx.size()) > tolerance && tolerance >= 0) a.breaking_domains.push_back(name);
+    if (static_cast<int>(idx.size()) > tolerance && tolerance >= 0)
+      a.breaking_domains.push_back(name);
     if (idx.size() < 2) continue;  // a domain of one member: its failures are the member's
     for (size_t i : idx) dom_of[i] = static_cast<int>(domain_p.size());
     domain_p.push_back(q_domain);
   }
-  std::stable_sort(a.factors.begin(), a.factors.end(), [](const auto& x, const auto& y) {
-    return x.multiplier() > y.multiplier();
-  });
+  std::stable_sort(a.factors.begin(), a.factors.end(),
+                   [](const auto& x, const auto& y) { return x.multiplier() > y.multiplier(); });
   if (view.state() != qw::api::ClusterView::UNKNOWN && view.voting_members() > 0)
     a.probability = probabilityMoreThan(tolerance, p, dom_of, domain_p);
   return a;

@@ -56,9 +56,8 @@ qw::api::WhatIf whatIf(const ClusterInput& in, const std::vector<std::string>& d
       continue;
     }
     if (m.is_learner()) {
-      unsafe.push_back("learner " + m.name() +
-                       " is joining: promote it (etcdctl member promote " + m.member_id() +
-                       ") or remove it before stopping a voting member");
+      unsafe.push_back("learner " + m.name() + " is joining: promote it (etcdctl member promote " +
+                       m.member_id() + ") or remove it before stopping a voting member");
       continue;
     }
     if (!m.healthy()) {
@@ -66,10 +65,12 @@ qw::api::WhatIf whatIf(const ClusterInput& in, const std::vector<std::string>& d
                        (m.reasons_size() ? m.reasons(0) : std::string("no reason")) +
                        "): bring it back first");
     } else if (m.has_raft_applied_index() && leader_applied > 0 &&
-               leader_applied > static_cast<uint64_t>(m.raft_applied_index()) + kCatchingUpEntries) {
-      unsafe.push_back("member " + m.name() + " is still catching up (" +
-                       std::to_string(leader_applied - static_cast<uint64_t>(m.raft_applied_index())) +
-                       " entries behind the leader): wait until it has caught up");
+               leader_applied >
+                   static_cast<uint64_t>(m.raft_applied_index()) + kCatchingUpEntries) {
+      unsafe.push_back(
+          "member " + m.name() + " is still catching up (" +
+          std::to_string(leader_applied - static_cast<uint64_t>(m.raft_applied_index())) +
+          " entries behind the leader): wait until it has caught up");
     } else if (!m.is_leader() && leader_follower.empty()) {
       leader_follower = m.member_id();
     }
@@ -86,8 +87,9 @@ qw::api::WhatIf whatIf(const ClusterInput& in, const std::vector<std::string>& d
                        " voting members healthy; quorum needs " +
                        std::to_string(after.quorum_size()));
     else if (after.failure_tolerance() == 0)
-      advice.push_back("afterwards the cluster tolerates no further failure: bring the node back "
-                       "and wait for it to be healthy before stopping another");
+      advice.push_back(
+          "afterwards the cluster tolerates no further failure: bring the node back "
+          "and wait for it to be healthy before stopping another");
     for (const auto& m : now.members()) {
       if (!down.count(m.node()) || m.is_learner()) continue;
       if (m.is_leader())

@@ -95,8 +95,8 @@ TEST_CASE("risk: the probability equals brute force over every failure subset") 
     for (auto& x : dom) x = d == 0 ? -1 : static_cast<int>(rng() % (d + 1)) - 1;
     int tolerance = static_cast<int>(rng() % (n + 1)) - 1;
     INFO("n " << n << " domains " << d << " tolerance " << tolerance);
-    CHECK(std::abs(risk::probabilityMoreThan(tolerance, p, dom, q) - bruteForce(tolerance, p, dom, q)) <
-          1e-12);
+    CHECK(std::abs(risk::probabilityMoreThan(tolerance, p, dom, q) -
+                   bruteForce(tolerance, p, dom, q)) < 1e-12);
   }
   CHECK(risk::probabilityMoreThan(-1, {0.1}, {-1}, {}) == 1.0);
   CHECK(risk::probabilityMoreThan(3, {0.5, 0.5, 0.5}, {-1, -1, -1}, {}) == 0.0);
@@ -194,8 +194,7 @@ TEST_CASE("risk: failure domains fail together and the breaking domain is named"
   const double days = t.horizon_seconds / 86400.0;
   const double p = 1 - std::exp(-t.member_hazard_per_day * days);
   const double q = 1 - std::exp(-t.domain_hazard_per_day * days);
-  CHECK(std::abs(v.quorum_loss_probability() -
-                 bruteForce(1, {p, p, p}, {0, 0, -1}, {q})) < 1e-12);
+  CHECK(std::abs(v.quorum_loss_probability() - bruteForce(1, {p, p, p}, {0, 0, -1}, {q})) < 1e-12);
   CHECK(v.quorum_loss_probability() > flat.quorum_loss_probability() * 10);
   // Five members, two per shelf and one alone: no single shelf breaks quorum.
   auto five = cluster(5);
@@ -207,8 +206,8 @@ TEST_CASE("risk: failure domains fail together and the breaking domain is named"
 TEST_CASE("risk: learners never count and unknown is absent") {
   auto v = computeClusterView(cluster(3, 1));
   CHECK(v.voting_members() == 3);
-  CHECK(std::abs(v.quorum_loss_probability() - computeClusterView(cluster(3)).quorum_loss_probability()) <
-        1e-15);
+  CHECK(std::abs(v.quorum_loss_probability() -
+                 computeClusterView(cluster(3)).quorum_loss_probability()) < 1e-15);
   // Too few fresh voters: the view cannot tell, and neither can the engine.
   auto in = cluster(3);
   in.nodes[0].fresh = false;
@@ -230,10 +229,11 @@ TEST_CASE("risk: learners never count and unknown is absent") {
 
 TEST_CASE("risk: table overrides change numbers and refuse what they do not know") {
   risk::Table t = risk::defaultTable();
-  REQUIRE_FALSE(risk::applyOverrides("# site tuning\nat_risk_probability = 0.001\n"
-                                     "wal_fsync_p99.guidance.threshold = 0.02  # USB SSDs\n"
-                                     "horizon_seconds = 3600\n",
-                                     &t));
+  REQUIRE_FALSE(
+      risk::applyOverrides("# site tuning\nat_risk_probability = 0.001\n"
+                           "wal_fsync_p99.guidance.threshold = 0.02  # USB SSDs\n"
+                           "horizon_seconds = 3600\n",
+                           &t));
   CHECK(t.at_risk_probability == 0.001);
   CHECK(t.horizon_seconds == 3600);
   CHECK(t.version == risk::defaultTable().version + "+local");

@@ -58,4 +58,3 @@ struct ClusterInput {
 };
 
 }  // namespace qw::aggregator
-

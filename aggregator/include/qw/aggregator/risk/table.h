@@ -10,8 +10,8 @@
 namespace qw::aggregator::risk {
 
 struct Rule {
-  std::string id;      // "wal_fsync_p99.guidance": unique, used by overrides and in factors
-  std::string signal;  // the quantity it reads (a MemberSignals name or a derived one, table.cpp)
+  std::string id;        // "wal_fsync_p99.guidance": unique, used by overrides and in factors
+  std::string signal;    // the quantity it reads (a MemberSignals name or a derived one, table.cpp)
   bool at_most = false;  // false: matches value >= threshold; true: value <= threshold
   double threshold = 0;
   double multiplier = 1;
