@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-bench}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQW_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target qw-bench-agent-cycle qw-bench-agent-footprint \
-  qw-bench-ingest qw-bench-query
+  qw-bench-ingest qw-bench-query qw-bench-risk
 echo "== agent sampling CPU (bench/bench_agent_cycle.cpp)"
 "$BUILD_DIR/bin/qw-bench-agent-cycle"
 echo "== agent memory and CPU beside prometheus-node-exporter (bench/bench_agent_footprint.cpp)"
@@ -15,3 +15,5 @@ echo "== aggregator ingest beside a bare SQLite ceiling (bench/bench_ingest.cpp)
 "$BUILD_DIR/bin/qw-bench-ingest"
 echo "== aggregator query latency over 7 nodes x 7 days (bench/bench_query.cpp)"
 "$BUILD_DIR/bin/qw-bench-query" --nodes "${QW_QUERY_NODES:-7}" --days "${QW_QUERY_DAYS:-7}"
+echo "== risk engine cost per cluster view, 7 members (bench/bench_risk.cpp)"
+"$BUILD_DIR/bin/qw-bench-risk"

@@ -37,7 +37,9 @@ TEST_CASE("five members with two killed: tolerance 0 and can-stop refuses every 
           "[risk]") {
   ClusterStack s("qw-risk", 5);
   REQUIRE(s.waitView(
-      [](const json& v) { return v["healthy_members"] == 5 && v.contains("quorum_loss_probability"); },
+      [](const json& v) {
+        return v["healthy_members"] == 5 && v.contains("quorum_loss_probability");
+      },
       40s));
   CHECK(s.last["failure_tolerance"] == 2);
   CHECK(s.last["state"] == "HEALTHY");

@@ -67,7 +67,8 @@ TEST_CASE("whatif: another member down makes any stop unsafe") {
   auto w = whatIf(in, {"n3"});
   CHECK(w.verdict() == W::UNSAFE);  // tolerance after would still be 0, but m2 is down
   CHECK(w.failure_tolerance_after() == 0);
-  CHECK(mentions(w.reasons(), "member m2 is already unhealthy (etcd unreachable: connection refused)"));
+  CHECK(mentions(w.reasons(),
+                 "member m2 is already unhealthy (etcd unreachable: connection refused)"));
 }
 
 TEST_CASE("whatif: a member still catching up makes a stop unsafe") {
