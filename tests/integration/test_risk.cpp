@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <memory>
 
 #include "../harness/harness.h"
 
@@ -76,4 +77,61 @@ TEST_CASE("five members with two killed: tolerance 0 and can-stop refuses every 
   CHECK(cli(s.port, "can-stop no-such-node").code == 3);
   CHECK(cli(s.port, "can-stop").code == 3);
   CHECK(cli(freePort(), "can-stop node-1").code == 4);
+}
+
+TEST_CASE("a site's risk table makes a healthy cluster AT_RISK and a bad one stops the aggregator",
+          "[risk]") {
+  TempDir tmp("qw-risk-table");
+  const std::string table = tmp.path() + "/risk.conf";
+  {
+    FILE* f = std::fopen(table.c_str(), "w");
+    REQUIRE(f);
+    std::fputs("# this site treats any risk as worth a look\nat_risk_probability = 1e-12\n", f);
+    std::fclose(f);
+  }
+  EtcdCluster etcd(3, tmp.path());
+  etcd.start();
+  Aggregator agg(tmp.path(), {"--risk-table", table});
+  int port = agg.start();
+  std::vector<std::unique_ptr<Agent>> agents;
+  for (int i = 0; i < 3; ++i) {
+    agents.push_back(std::make_unique<Agent>(tmp.path(), "node-" + std::to_string(i + 1),
+                                             etcd.clientUrl(i), agg.streamUrl()));
+    agents.back()->start();
+  }
+  json last;
+  bool at_risk = waitFor(
+      [&] {
+        auto v = getJson(port, "/api/v1/cluster");
+        if (!v) return false;
+        last = *v;
+        return last["state"] == "AT_RISK";
+      },
+      40s);
+  INFO("view: " << last.dump());
+  REQUIRE(at_risk);
+  CHECK(last["healthy_members"] == 3);
+  std::string version = last["risk_model_version"];
+  CHECK(version.size() > 6);
+  CHECK(version.substr(version.size() - 6) == "+local");
+  bool said = false;
+  for (const auto& r : last["reasons"])
+    said |= r.get<std::string>().find("quorum-loss probability") != std::string::npos;
+  CHECK(said);
+
+  // A table the aggregator cannot use stops it at start, naming the line.
+  const std::string bad = tmp.path() + "/bad.conf";
+  {
+    FILE* f = std::fopen(bad.c_str(), "w");
+    REQUIRE(f);
+    std::fputs("member_hazard_per_day = 0.01\nwal_fsync_p99.guidance.threshhold = 0.02\n", f);
+    std::fclose(f);
+  }
+  Process p({binDir() + "/quorumwatch-aggregator", "--listen", "127.0.0.1:0", "--db",
+             tmp.path() + "/other.db", "--risk-table", bad},
+            tmp.path() + "/bad.log");
+  REQUIRE(waitFor([&] { return !p.running(); }, 10s));
+  INFO(p.log());
+  CHECK(p.log().find("line 2") != std::string::npos);
+  CHECK(p.log().find("threshhold") != std::string::npos);
 }

@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 
+#include "../cluster_input.h"
 #include "qw/aggregator/risk/engine.h"
 #include "qw/aggregator/view/cluster_view.h"
 
@@ -34,34 +35,11 @@ double bruteForce(int tolerance, const std::vector<double>& p, const std::vector
   return total;
 }
 
-// n voting members m1..mn (ids 1..n) on nodes n1..nn, all fresh and healthy, m1 leading.
+// plainCluster with the built-in risk table and a known (quiet) last hour.
 ClusterInput cluster(int n, int learners = 0) {
-  ClusterInput in;
-  in.now_wall_ms = 1'700'000'000'000;
+  auto in = plainCluster(n, learners);
   in.risk_table = std::make_shared<risk::Table>(risk::defaultTable());
   in.recent.known = true;
-  for (int i = 1; i <= n + learners; ++i) {
-    MemberInfo mi;
-    mi.id = static_cast<uint64_t>(i);
-    mi.name = "m" + std::to_string(i);
-    mi.is_learner = i > n;
-    in.members.push_back(mi);
-    NodeInput ni;
-    ni.name = "n" + std::to_string(i);
-    ni.member_id = mi.id;
-    ni.fresh = true;
-    ni.silent_ms = 100;
-    ni.last_seen_wall_ms = in.now_wall_ms;
-    ni.etcd.set_reachable(true);
-    ni.etcd.set_member_id(mi.id);
-    ni.etcd.set_has_leader(true);
-    ni.etcd.set_leader_id(1);
-    ni.etcd.set_raft_index(100);
-    ni.etcd.set_raft_applied_index(100);
-    ni.etcd.set_alarms_ok(true);
-    ni.signals.etcd_reachable = 1;
-    in.nodes.push_back(ni);
-  }
   return in;
 }
 

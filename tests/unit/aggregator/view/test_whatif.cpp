@@ -1,6 +1,7 @@
 // "Safe to stop X?" on plain inputs (view/whatif.h).
 #include <catch2/catch.hpp>
 
+#include "../cluster_input.h"
 #include "qw/aggregator/view/whatif.h"
 
 using namespace qw::aggregator;
@@ -8,29 +9,7 @@ using W = qw::api::WhatIf;
 
 namespace {
 
-// n voting members m1..mn on nodes n1..nn, all fresh and healthy; m1 leads.
-ClusterInput cluster(int n, int learners = 0) {
-  ClusterInput in;
-  for (int i = 1; i <= n + learners; ++i) {
-    MemberInfo mi;
-    mi.id = static_cast<uint64_t>(i);
-    mi.name = "m" + std::to_string(i);
-    mi.is_learner = i > n;
-    in.members.push_back(mi);
-    NodeInput ni;
-    ni.name = "n" + std::to_string(i);
-    ni.member_id = mi.id;
-    ni.fresh = true;
-    ni.etcd.set_reachable(true);
-    ni.etcd.set_member_id(mi.id);
-    ni.etcd.set_has_leader(true);
-    ni.etcd.set_leader_id(1);
-    ni.etcd.set_raft_index(5000);
-    ni.etcd.set_raft_applied_index(5000);
-    in.nodes.push_back(ni);
-  }
-  return in;
-}
+ClusterInput cluster(int n, int learners = 0) { return plainCluster(n, learners); }
 
 bool mentions(const google::protobuf::RepeatedPtrField<std::string>& lines, const std::string& s) {
   for (const auto& l : lines)
