@@ -64,9 +64,18 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
            "Healthy voting members minus quorum size (negative: quorum lost).");
   w.sample("quorumwatch_failure_tolerance", cl, v.failure_tolerance());
   w.family("quorumwatch_quorum_loss_probability", "gauge",
-           "Probability of losing quorum within the horizon (absent until a risk model gives it).");
+           "Probability of losing quorum within the horizon (absent when the view cannot tell).");
   if (v.has_quorum_loss_probability())
     w.sample("quorumwatch_quorum_loss_probability", cl, v.quorum_loss_probability());
+  w.family("quorumwatch_risk_factor_multiplier", "gauge",
+           "Each risk factor's hazard multiplier (rule: the risk table's id; member empty: "
+           "cluster-wide).");
+  for (const auto& f : v.factors()) {
+    auto labels = cl;
+    labels["member"] = f.member();
+    labels["rule"] = f.rule();
+    w.sample("quorumwatch_risk_factor_multiplier", labels, f.multiplier());
+  }
   w.family("quorumwatch_voting_members", "gauge", "Voting etcd members (learners excluded).");
   w.sample("quorumwatch_voting_members", cl, v.voting_members());
   w.family("quorumwatch_healthy_members", "gauge", "Healthy voting etcd members.");

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "../cluster_input.h"
+#include "qw/aggregator/api/prometheus.h"
 #include "qw/aggregator/risk/engine.h"
 #include "qw/aggregator/view/cluster_view.h"
 
@@ -240,4 +241,16 @@ TEST_CASE("risk: table overrides change numbers and refuse what they do not know
         "node_reboots_last_hour", "leader_changes_last_hour"};
     CHECK((findSignal(r.signal.c_str()) || derived.count(r.signal)));
   }
+}
+
+TEST_CASE("risk: /metrics exports the probability and every factor's multiplier") {
+  auto in = cluster(3);
+  in.nodes[1].signals.wal_fsync_p99_seconds = 0.18;
+  auto v = computeClusterView(in);
+  Hub hub;
+  auto text = renderMetrics(v, hub, SelfStats{}, ViewConfig{}, 0);
+  INFO(text);
+  CHECK(text.find("quorumwatch_quorum_loss_probability{cluster=\"\"} ") != std::string::npos);
+  CHECK(text.find("quorumwatch_risk_factor_multiplier{cluster=\"\",member=\"m2\",rule=\"wal_fsync_"
+                  "p99.heartbeat\"} 5") != std::string::npos);
 }
