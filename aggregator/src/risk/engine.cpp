@@ -47,42 +47,64 @@ double probabilityMoreThan(int tolerance, const std::vector<double>& member_p,
 
 namespace {
 
-// The quantities the rules read for one node: its signals by name, plus what is derived from two
-// of them here (the headroom to the trip point, the free-space ratio) and the recent history.
-std::map<std::string, double> quantities(const NodeInput& n, const RecentHistory& recent) {
-  std::map<std::string, double> q;
-  for (const auto& def : signalTable())
-    if (const auto& v = n.signals.*def.field) q[def.name] = *v;
-  const auto& s = n.signals;
-  if (s.cpu_temperature_celsius && s.temperature_trip_celsius)
-    q["temperature_headroom_celsius"] = *s.temperature_trip_celsius - *s.cpu_temperature_celsius;
-  if (s.fs_avail_bytes && s.fs_total_bytes && *s.fs_total_bytes > 0)
-    q["fs_avail_ratio"] = *s.fs_avail_bytes / *s.fs_total_bytes;
-  if (recent.known) {
-    auto count = [&](const std::map<std::string, int>& m) {
-      auto it = m.find(n.name);
-      return it == m.end() ? 0.0 : static_cast<double>(it->second);
-    };
-    q["etcd_restarts_last_hour"] = count(recent.etcd_restarts);
-    q["node_reboots_last_hour"] = count(recent.node_reboots);
+// The value a rule reads for one node (nullopt: unknown, so the rule cannot match): a signal of
+// the one derivation, or a quantity derived here from two signals or the recent history.
+std::optional<double> value(const Rule& r, const NodeInput* n, const RecentHistory& recent) {
+  using D = Rule::Derived;
+  auto count = [&](const std::map<std::string, int>& m) -> std::optional<double> {
+    if (!recent.known || !n) return std::nullopt;
+    auto it = m.find(n->name);
+    return it == m.end() ? 0.0 : static_cast<double>(it->second);
+  };
+  switch (r.derived) {
+    case D::kLeaderChanges:
+      if (n || !recent.known) return std::nullopt;  // cluster-wide only
+      return static_cast<double>(recent.leader_changes);
+    case D::kEtcdRestarts:
+      return count(recent.etcd_restarts);
+    case D::kNodeReboots:
+      return count(recent.node_reboots);
+    default:
+      break;
   }
-  return q;
+  if (!n) return std::nullopt;
+  const auto& s = n->signals;
+  switch (r.derived) {
+    case D::kTemperatureHeadroom:
+      if (s.cpu_temperature_celsius && s.temperature_trip_celsius)
+        return *s.temperature_trip_celsius - *s.cpu_temperature_celsius;
+      return std::nullopt;
+    case D::kFsAvailRatio:
+      if (s.fs_avail_bytes && s.fs_total_bytes && *s.fs_total_bytes > 0)
+        return *s.fs_avail_bytes / *s.fs_total_bytes;
+      return std::nullopt;
+    default:
+      return r.field ? s.*r.field : std::nullopt;
+  }
 }
 
 bool matches(const Rule& r, double v) { return r.at_most ? v <= r.threshold : v >= r.threshold; }
 
-// The strongest matching rule per signal.
-std::vector<const Rule*> matching(const Table& t, const std::map<std::string, double>& q) {
-  std::map<std::string, const Rule*> best;
+struct Match {
+  const Rule* rule;
+  double value;
+};
+
+// The strongest matching rule per signal, for one node (null: the cluster-wide rules).
+void matching(const Table& t, const NodeInput* n, const RecentHistory& recent,
+              std::vector<Match>* out) {
+  out->clear();
   for (const auto& r : t.rules) {
-    auto it = q.find(r.signal);
-    if (it == q.end() || !matches(r, it->second)) continue;
-    auto& b = best[r.signal];
-    if (!b || r.multiplier > b->multiplier) b = &r;
+    auto v = value(r, n, recent);
+    if (!v || !matches(r, *v)) continue;
+    bool replaced = false;
+    for (auto& m : *out)
+      if (m.rule->field == r.field && m.rule->derived == r.derived) {
+        if (r.multiplier > m.rule->multiplier) m = {&r, *v};
+        replaced = true;
+      }
+    if (!replaced) out->push_back({&r, *v});
   }
-  std::vector<const Rule*> out;
-  for (const auto& [sig, r] : best) out.push_back(r);
-  return out;
 }
 
 qw::api::Factor factor(const std::string& member, const Rule& r, double value) {
@@ -111,12 +133,11 @@ Assessment assess(const ClusterInput& in, const qw::api::ClusterView& view, cons
 
   // Cluster-wide multipliers apply to every member's hazard.
   double cluster_mult = 1;
-  if (in.recent.known) {
-    std::map<std::string, double> cq{{"leader_changes_last_hour", in.recent.leader_changes}};
-    for (const auto* r : matching(table, cq)) {
-      cluster_mult *= r->multiplier;
-      a.factors.push_back(factor("", *r, cq.at(r->signal)));
-    }
+  std::vector<Match> found;
+  matching(table, nullptr, in.recent, &found);
+  for (const auto& m : found) {
+    cluster_mult *= m.rule->multiplier;
+    a.factors.push_back(factor("", *m.rule, m.value));
   }
 
   std::vector<double> p;
@@ -128,10 +149,10 @@ Assessment assess(const ClusterInput& in, const qw::api::ClusterView& view, cons
     const NodeInput* n = it == nodes.end() ? nullptr : it->second;
     double mult = cluster_mult;
     if (n && n->fresh) {
-      auto q = quantities(*n, in.recent);
-      for (const auto* r : matching(table, q)) {
-        mult *= r->multiplier;
-        a.factors.push_back(factor(m.name(), *r, q.at(r->signal)));
+      matching(table, n, in.recent, &found);
+      for (const auto& f : found) {
+        mult *= f.rule->multiplier;
+        a.factors.push_back(factor(m.name(), *f.rule, f.value));
       }
     }
     if (!m.healthy()) continue;  // already counted as failed by the tolerance

@@ -8,12 +8,31 @@
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <stdexcept>
+#include <utility>
 
 #include "qw/aggregator/risk/table.h"
 
 namespace qw::aggregator::risk {
 
 namespace {
+
+void resolve(Rule* r) {
+  using D = Rule::Derived;
+  static const std::pair<const char*, D> derived[] = {
+      {"temperature_headroom_celsius", D::kTemperatureHeadroom},
+      {"fs_avail_ratio", D::kFsAvailRatio},
+      {"etcd_restarts_last_hour", D::kEtcdRestarts},
+      {"node_reboots_last_hour", D::kNodeReboots},
+      {"leader_changes_last_hour", D::kLeaderChanges}};
+  for (const auto& [name, d] : derived)
+    if (r->signal == name) r->derived = d;
+  if (r->derived == D::kNone) {
+    const auto* def = findSignal(r->signal.c_str());
+    if (!def) throw std::logic_error("risk rule " + r->id + " reads no signal: " + r->signal);
+    r->field = def->field;
+  }
+}
 
 Table build() {
   Table t;
@@ -113,6 +132,7 @@ Table build() {
        "12 or more leader changes in the last hour (the mixin alerts at 4 in 15 minutes)",
        "look at the fsync and peer latency of the old leaders; consider timing advice", mixin},
   };
+  for (auto& r : t.rules) resolve(&r);
   return t;
 }
 

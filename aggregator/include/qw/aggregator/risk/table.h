@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "qw/aggregator/model/signals.h"
+
 namespace qw::aggregator::risk {
 
 struct Rule {
@@ -18,6 +20,18 @@ struct Rule {
   std::string explanation;  // one line: what the value means for this member's etcd
   std::string action;       // what to do about it
   std::string source;       // where the threshold comes from
+  // Where the signal is read from, resolved once by the table (table.cpp), so a view does not
+  // look a name up: a MemberSignals field, or one of the quantities the engine derives.
+  std::optional<double> MemberSignals::*field = nullptr;
+  enum class Derived {
+    kNone,
+    kTemperatureHeadroom,
+    kFsAvailRatio,
+    kEtcdRestarts,
+    kNodeReboots,
+    kLeaderChanges
+  };
+  Derived derived = Derived::kNone;
 };
 
 struct Table {
