@@ -124,6 +124,30 @@ void Options::addInt(const std::string& name, const std::string& help, int64_t* 
                    [out] { return std::to_string(*out); }, nullptr});
 }
 
+void Options::addDouble(const std::string& name, const std::string& help, double* out, double min,
+                        double max) {
+  opts_.push_back({name, help, Kind::kDouble,
+                   [=](const std::string& v) -> std::optional<std::string> {
+                     auto d = parseDouble(v);
+                     if (!d || !std::isfinite(*d))
+                       return "'" + name + "' wants a number, got '" + v + "'";
+                     if (*d < min || *d > max) {
+                       std::ostringstream m;
+                       m << "'" << name << "' must be between " << min << " and " << max << ", got "
+                         << v;
+                       return m.str();
+                     }
+                     *out = *d;
+                     return std::nullopt;
+                   },
+                   [out] {
+                     std::ostringstream s;
+                     s << *out;
+                     return s.str();
+                   },
+                   nullptr});
+}
+
 Options::Opt* Options::find(const std::string& name) {
   for (auto& o : opts_)
     if (o.name == name) return &o;
@@ -247,6 +271,9 @@ std::string Options::helpText() const {
         break;
       case Kind::kInt:
         arg = " N";
+        break;
+      case Kind::kDouble:
+        arg = " X";
         break;
     }
     o << "  --" << opt.name << arg << "\n      " << opt.help;

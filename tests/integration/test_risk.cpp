@@ -132,6 +132,6 @@ TEST_CASE("a site's risk table makes a healthy cluster AT_RISK and a bad one sto
             tmp.path() + "/bad.log");
   REQUIRE(waitFor([&] { return !p.running(); }, 10s));
   INFO(p.log());
-  CHECK(p.log().find("line 2") != std::string::npos);
+  CHECK(p.log().find("bad.conf:2") != std::string::npos);
   CHECK(p.log().find("threshhold") != std::string::npos);
 }

@@ -141,8 +141,8 @@ int runAggregator(const AggregatorConfig& c) {
         log->error("--risk-table {}: cannot read it", c.risk_table);
         return 1;
       }
-      if (auto err = risk::applyOverrides(*text, table.get())) {
-        log->error("--risk-table {}: {}", c.risk_table, *err);
+      if (auto err = risk::applyOverrides(*text, c.risk_table, table.get())) {
+        log->error("--risk-table: {}", *err);
         return 1;
       }
     }

@@ -5,13 +5,11 @@
 // every three years (a Raspberry Pi on a good supply and storage; SD cards fail more often, which
 // the disk multipliers express), and one of a shared failure domain every five years. They set
 // the scale; the multipliers, each tied to a published threshold, set the ranking and the reasons.
-#include <cmath>
-#include <cstdlib>
-#include <sstream>
 #include <stdexcept>
 #include <utility>
 
 #include "qw/aggregator/risk/table.h"
+#include "qw/options.h"
 
 namespace qw::aggregator::risk {
 
@@ -136,22 +134,6 @@ Table build() {
   return t;
 }
 
-bool number(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size() || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
-}
-
-std::string trim(const std::string& s) {
-  auto a = s.find_first_not_of(" \t\r");
-  if (a == std::string::npos) return "";
-  auto b = s.find_last_not_of(" \t\r");
-  return s.substr(a, b - a + 1);
-}
-
 }  // namespace
 
 const Table& defaultTable() {
@@ -159,59 +141,31 @@ const Table& defaultTable() {
   return t;
 }
 
-std::optional<std::string> applyOverrides(const std::string& text, Table* out) {
+std::optional<std::string> applyOverrides(const std::string& text, const std::string& origin,
+                                          Table* out) {
+  // The project's config-file syntax and checks (qw/options.h): comments, unknown keys, bad
+  // numbers and ranges are errors naming ORIGIN:LINE.
   Table t = *out;
-  std::istringstream in(text);
-  std::string line;
-  int no = 0;
-  bool changed = false, named = false;
-  while (std::getline(in, line)) {
-    ++no;
-    if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
-    line = trim(line);
-    if (line.empty()) continue;
-    auto eq = line.find('=');
-    auto where = "line " + std::to_string(no) + ": ";
-    if (eq == std::string::npos) return where + "expected KEY = VALUE, got '" + line + "'";
-    std::string key = trim(line.substr(0, eq)), val = trim(line.substr(eq + 1));
-    changed = true;
-    if (key == "version") {
-      t.version = val;
-      named = true;
-      continue;
-    }
-    double v = 0;
-    if (!number(val, &v)) return where + key + ": '" + val + "' is not a number";
-    auto probability = [&](double* field) -> std::optional<std::string> {
-      if (v < 0 || v > 1) return where + key + " must be between 0 and 1";
-      *field = v;
-      return std::nullopt;
-    };
-    std::optional<std::string> err;
-    if (key == "member_hazard_per_day" || key == "domain_hazard_per_day") {
-      if (v < 0) return where + key + " must not be negative";
-      (key[0] == 'm' ? t.member_hazard_per_day : t.domain_hazard_per_day) = v;
-    } else if (key == "at_risk_probability") {
-      err = probability(&t.at_risk_probability);
-    } else if (key == "horizon_seconds") {
-      if (v < 60 || v > 366 * 86400.0) return where + "horizon_seconds must be 60 .. 31622400";
-      t.horizon_seconds = static_cast<uint32_t>(v);
-    } else {
-      auto dot = key.rfind('.');
-      std::string rule = dot == std::string::npos ? "" : key.substr(0, dot);
-      std::string what = dot == std::string::npos ? "" : key.substr(dot + 1);
-      Rule* r = nullptr;
-      for (auto& x : t.rules)
-        if (x.id == rule) r = &x;
-      if (!r || (what != "threshold" && what != "multiplier"))
-        return where + "unknown key '" + key +
-               "' (a rule's id with .threshold or .multiplier, or a table setting)";
-      if (what == "multiplier" && v < 0) return where + key + " must not be negative";
-      (what == "threshold" ? r->threshold : r->multiplier) = v;
-    }
-    if (err) return err;
+  Options o("risk-table", "");
+  o.addString("version", "The table's version as printed with every figure.", &t.version);
+  o.addDouble("member_hazard_per_day", "", &t.member_hazard_per_day, 0, 1e6);
+  o.addDouble("domain_hazard_per_day", "", &t.domain_hazard_per_day, 0, 1e6);
+  o.addDouble("at_risk_probability", "", &t.at_risk_probability, 0, 1);
+  int64_t horizon = t.horizon_seconds;
+  o.addInt("horizon_seconds", "", &horizon, 60, 366 * 86400);
+  for (auto& r : t.rules) {
+    o.addDouble(r.id + ".threshold", "", &r.threshold, -1e18, 1e18);
+    o.addDouble(r.id + ".multiplier", "", &r.multiplier, 0, 1e6);
   }
-  if (changed && !named) t.version += "+local";  // not the numbers this version documents
+  if (auto err = o.parseConfigText(text, origin)) return err;
+  t.horizon_seconds = static_cast<uint32_t>(horizon);
+  // Changed numbers without a version of their own never pass for the documented ones.
+  bool changed = o.originOf("horizon_seconds") != "" || o.originOf("member_hazard_per_day") != "" ||
+                 o.originOf("domain_hazard_per_day") != "" ||
+                 o.originOf("at_risk_probability") != "";
+  for (const auto& r : t.rules)
+    changed |= o.originOf(r.id + ".threshold") != "" || o.originOf(r.id + ".multiplier") != "";
+  if (changed && o.originOf("version").empty()) t.version += "+local";
   *out = std::move(t);
   return std::nullopt;
 }

@@ -22,6 +22,8 @@ class Options {
                    std::chrono::milliseconds min, std::chrono::milliseconds max);
   void addInt(const std::string& name, const std::string& help, int64_t* out, int64_t min,
               int64_t max);
+  void addDouble(const std::string& name, const std::string& help, double* out, double min,
+                 double max);
   // Arguments that are not options (e.g. a CLI sub-command) are collected here; without it, a
   // positional argument is an error.
   void allowPositional(std::vector<std::string>* out) { positional_ = out; }
@@ -39,7 +41,7 @@ class Options {
   std::string originOf(const std::string& name) const;
 
  private:
-  enum class Kind { kString, kList, kFlag, kDuration, kInt };
+  enum class Kind { kString, kList, kFlag, kDuration, kInt, kDouble };
   struct Opt {
     std::string name;
     std::string help;

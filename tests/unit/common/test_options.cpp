@@ -88,3 +88,19 @@ TEST_CASE("durations") {
   CHECK(qw::formatDuration(90000ms) == "90s");
   CHECK(qw::formatDuration(120000ms) == "2m");
 }
+
+TEST_CASE("a number option takes decimals in range and refuses the rest") {
+  double x = 0.5;
+  qw::Options o("t", "");
+  o.addDouble("ratio", "A ratio.", &x, 0, 1);
+  CHECK_FALSE(o.parseConfigText("ratio = 0.25\n", "f"));
+  CHECK(x == 0.25);
+  CHECK(o.originOf("ratio") == "f:1");
+  auto out = o.parseConfigText("ratio = 2\n", "f");
+  REQUIRE(out);
+  CHECK(out->find("f:1") != std::string::npos);
+  CHECK(out->find("between 0 and 1") != std::string::npos);
+  CHECK(o.parseConfigText("ratio = nan\n", "f"));
+  CHECK(o.parseConfigText("ratio = 0.1x\n", "f"));
+  CHECK(x == 0.25);
+}

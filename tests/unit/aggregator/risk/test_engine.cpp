@@ -212,7 +212,7 @@ TEST_CASE("risk: table overrides change numbers and refuse what they do not know
       risk::applyOverrides("# site tuning\nat_risk_probability = 0.001\n"
                            "wal_fsync_p99.guidance.threshold = 0.02  # USB SSDs\n"
                            "horizon_seconds = 3600\n",
-                           &t));
+                           "site.conf", &t));
   CHECK(t.at_risk_probability == 0.001);
   CHECK(t.horizon_seconds == 3600);
   CHECK(t.version == risk::defaultTable().version + "+local");
@@ -221,13 +221,19 @@ TEST_CASE("risk: table overrides change numbers and refuse what they do not know
     if (r.id == "wal_fsync_p99.guidance") found = r.threshold == 0.02;
   CHECK(found);
   risk::Table before = t;
-  auto err = risk::applyOverrides("member_hazard_per_day = 0.01\nno_such.multiplier = 2\n", &t);
+  auto err = risk::applyOverrides("member_hazard_per_day = 0.01\nno_such.multiplier = 2\n",
+                                  "site.conf", &t);
   REQUIRE(err);
-  CHECK(err->find("line 2") != std::string::npos);
+  CHECK(err->find("site.conf:2") != std::string::npos);
   CHECK(t.member_hazard_per_day == before.member_hazard_per_day);  // unchanged on error
-  CHECK(risk::applyOverrides("at_risk_probability = 2", &t));
-  CHECK(risk::applyOverrides("horizon_seconds = soon", &t));
-  CHECK(risk::applyOverrides("just text", &t));
+  CHECK(risk::applyOverrides("at_risk_probability = 2", "f", &t));
+  CHECK(risk::applyOverrides("horizon_seconds = soon", "f", &t));
+  CHECK(risk::applyOverrides("just text", "f", &t));
+  CHECK(risk::applyOverrides("apply_lag.multiplier = nan", "f", &t));
+  // Only a version given: the numbers are the documented ones under another name.
+  risk::Table named = risk::defaultTable();
+  REQUIRE_FALSE(risk::applyOverrides("version = site-7\n", "f", &named));
+  CHECK(named.version == "site-7");
   // Every rule's id is unique and every rule says why, what to do and where it comes from.
   std::set<std::string> ids;
   for (const auto& r : risk::defaultTable().rules) {

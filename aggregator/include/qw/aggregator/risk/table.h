@@ -47,9 +47,11 @@ struct Table {
 
 const Table& defaultTable();
 
-// Overrides from text, one "key = value" per line ('#' starts a comment): member_hazard_per_day,
-// domain_hazard_per_day, at_risk_probability, horizon_seconds, version, RULE.threshold,
-// RULE.multiplier. Returns an error naming the line (unknown key, bad number), the table as it was.
-std::optional<std::string> applyOverrides(const std::string& text, Table* t);
+// Overrides from text in the config-file syntax (qw/options.h: "key = value", '#' comments):
+// member_hazard_per_day, domain_hazard_per_day, at_risk_probability, horizon_seconds, version,
+// RULE.threshold, RULE.multiplier. Returns an error naming ORIGIN:LINE (unknown key, bad number,
+// out of range), the table as it was.
+std::optional<std::string> applyOverrides(const std::string& text, const std::string& origin,
+                                          Table* t);
 
 }  // namespace qw::aggregator::risk
