@@ -22,7 +22,7 @@ done
 PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libboost-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libsystemd-dev
-  libspdlog-dev libfmt-dev catch2 libssl-dev libmbedtls-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev catch2 libssl-dev libmbedtls-dev nlohmann-json3-dev strace
   etcd-server etcd-client sqlite3 openssl procps psmisc clang-format clang
 )
 

@@ -181,14 +181,50 @@ struct HttpSession::Conn {
 HttpSession::HttpSession(Url url, std::shared_ptr<TlsClientContext> tls)
     : url_(std::move(url)), tls_(std::move(tls)) {}
 
-HttpSession::~HttpSession() = default;
+HttpSession::~HttpSession() {
+  if (watch_) *watch_ = false;
+}
 
 void HttpSession::close() {
+  if (watch_) {
+    *watch_ = false;
+    watch_.reset();
+  }
   if (!conn_) return;
   beast::error_code ignored;
   conn_->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
   conn_->lowest().close();
   conn_.reset();
+}
+
+void HttpSession::watchClose(std::function<void()> on_close) {
+  if (!conn_ || watch_) return;
+  // *w: this watch still stands. The completion may run after the session is gone (its socket's
+  // destruction aborts the wait): it touches the session only while *w holds.
+  auto w = std::make_shared<bool>(true);
+  watch_ = w;
+  conn_->lowest().socket().async_wait(
+      tcp::socket::wait_read,
+      [this, w, on_close = std::move(on_close)](const boost::system::error_code& ec) {
+        if (!*w) return;
+        *w = false;
+        watch_.reset();
+        if (ec || !conn_) return;
+        // Readable while idle: the peer closed (EOF) or reset. Bytes nobody asked for would
+        // also wake us; the stream is unusable for the next request then, so that is a close too.
+        close();
+        on_close();
+      });
+}
+
+void HttpSession::unwatch() {
+  if (!watch_) return;
+  *watch_ = false;
+  watch_.reset();
+  if (conn_) {
+    beast::error_code ignored;
+    conn_->lowest().socket().cancel(ignored);
+  }
 }
 
 net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
@@ -226,6 +262,7 @@ net::awaitable<void> HttpSession::connect(std::chrono::milliseconds timeout,
 }
 
 net::awaitable<HttpResult> HttpSession::fetch(const std::string& target, HttpRequest req) {
+  unwatch();
   HttpResult out;
   if (url_.tls() && !tls_) {
     out.error = "https URL but no TLS context";

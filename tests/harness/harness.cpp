@@ -229,6 +229,7 @@ std::vector<std::string> EtcdCluster::args(int i) const {
     a.push_back("--client-cert-auth");
   }
   for (const auto& e : extra_) a.push_back(e);
+  if (!m.wrapper.empty()) a.insert(a.begin(), m.wrapper.begin(), m.wrapper.end());
   return a;
 }
 
@@ -472,6 +473,31 @@ uint64_t seriesPoints(const std::string& db_path, const std::string& node,
   sqlite3_close(db);
   if (!ok) throw std::runtime_error("series query on " + db_path + ": " + err);
   return n;
+}
+
+std::vector<std::string> storedSamplePayloads(const std::string& db_path, const std::string& node) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + db_path);
+  }
+  sqlite3_stmt* st = nullptr;
+  std::vector<std::string> out;
+  if (sqlite3_prepare_v2(db, "SELECT payload FROM samples WHERE node=? ORDER BY recv_ms", -1, &st,
+                         nullptr) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, node.c_str(), -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const void* p = sqlite3_column_blob(st, 0);  // NULL for an empty blob
+      out.emplace_back(p ? static_cast<const char*>(p) : "",
+                       static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+    }
+  }
+  std::string err = sqlite3_errmsg(db);
+  bool ok = st != nullptr;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  if (!ok) throw std::runtime_error("samples query on " + db_path + ": " + err);
+  return out;
 }
 
 int envInt(const char* name, int def) {

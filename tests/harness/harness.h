@@ -95,6 +95,10 @@ class EtcdCluster {
   bool waitLeader(std::chrono::milliseconds timeout);
   // https client URLs with client-certificate auth; call before start().
   void enableTls(const TlsFiles& t) { tls_ = t; }
+  // Runs member i under `prefix` (an absolute path first: e.g. strace with a fault injection); call
+  // before start(). pid(i)
+  // is then the wrapper's.
+  void wrap(int i, std::vector<std::string> prefix) { members_[i].wrapper = std::move(prefix); }
   // POST a JSON body to member i's gateway (e.g. "/v3/kv/put").
   HttpResult post(int i, const std::string& path, const std::string& body) const;
   // Adds a learner through member 0 (retrying while etcd refuses: peers must have been connected
@@ -106,6 +110,7 @@ class EtcdCluster {
     std::string name;
     int client_port = 0, peer_port = 0;
     std::unique_ptr<Process> proc;
+    std::vector<std::string> wrapper;
   };
   std::vector<std::string> args(int i) const;
   std::string initialCluster(int upto) const;
@@ -188,6 +193,9 @@ Produced stopAndReport(Agent& a);
 // stored sample).
 uint64_t seriesPoints(const std::string& db_path, const std::string& node,
                       const std::string& metric);
+
+// The serialized NodeSamples of `node` stored in the aggregator's database, oldest first.
+std::vector<std::string> storedSamplePayloads(const std::string& db_path, const std::string& node);
 
 // Environment integer (e.g. QW_KILLS), `def` when unset.
 int envInt(const char* name, int def);

@@ -1,6 +1,5 @@
 // The agent's node signals on real parts: several local etcd members told apart by port, the
 // block device under each member's data dir, an etcd restart, and the agent's own priorities.
-#include <sqlite3.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,20 +30,8 @@ bool hasUnsupported(const json& node, const std::string& prefix) {
 std::vector<qw::wire::NodeSample> storedSamples(const std::string& db_path,
                                                 const std::string& node) {
   std::vector<qw::wire::NodeSample> out;
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT payload FROM samples WHERE node=? ORDER BY recv_ms", -1,
-                             &st, nullptr) == SQLITE_OK);
-  sqlite3_bind_text(st, 1, node.c_str(), -1, SQLITE_TRANSIENT);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    qw::wire::NodeSample s;
-    const void* p = sqlite3_column_blob(st, 0);
-    int n = sqlite3_column_bytes(st, 0);
-    if (s.ParseFromArray(p, n)) out.push_back(std::move(s));
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  for (const auto& p : storedSamplePayloads(db_path, node))
+    if (qw::wire::NodeSample s; s.ParseFromString(p)) out.push_back(std::move(s));
   return out;
 }
 

@@ -116,8 +116,15 @@ TEST_CASE("NOSPACE: CRITICAL with a warning and exported, HEALTHY after compact,
         json{{"action", "DEACTIVATE"}, {"memberID", a["memberID"]}, {"alarm", "NOSPACE"}}.dump());
     REQUIRE(r.status == 200);
   }
+  // Only INFO advisories may stay (the etcd version, the test machine's unsynchronised clock);
+  // the quota warning clears after its calm window (30 s).
   REQUIRE(s.waitView(
-      [](const json& v) { return healthyWithTolerance1(v) && v["warnings"].empty(); }, 15s));
+      [](const json& v) {
+        for (const auto& w : v["warnings"])
+          if (w["severity"] != "INFO") return false;
+        return healthyWithTolerance1(v);
+      },
+      60s));
   auto after = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(s.port) + "/metrics");
   CHECK(after.body.find("quorumwatch_etcd_alarm{alarm=\"NOSPACE\",cluster=\"test\"} 0") !=
         std::string::npos);

@@ -20,6 +20,7 @@
 
 #include "qw/agent/app/trim.h"
 #include "qw/agent/collect/error_once.h"
+#include "qw/agent/collect/etcd_config_collector.h"
 #include "qw/agent/collect/etcd_sampler.h"
 #include "qw/agent/collect/unit_collector.h"
 #include "qw/agent/parse/etcd_metrics.h"
@@ -164,11 +165,18 @@ void Agent::buildSamplers() {
   hcfg.data_device = cfg_.etcd_data_device;
   hcfg.etcd_port = parseUrl(cfg_.etcd_endpoint)->port;
   host_ = std::make_unique<HostSampler>(hcfg);
-  // Blocking work (the sd-bus unit poll) runs on a thread at idle priority; its results come
-  // back through ioc_, so the sampling loop never waits on D-Bus.
+  // Blocking work (the sd-bus unit poll, reading etcd's configuration) runs on a thread at idle
+  // priority; its results come back through ioc_, so the sampling loop never waits on D-Bus or
+  // on a busy disk.
   worker_ = std::make_unique<IdleWorker>(ioc_.get_executor());
   unit_ = std::make_unique<UnitCollector>(cfg_.etcd_unit, *worker_);
   if (!cfg_.etcd_unit.empty()) unit_->collect(clock_.steadyMs(), nullptr);  // the first poll now
+  EtcdConfigPaths paths;
+  paths.procfs_root = cfg_.procfs_root;
+  paths.root = cfg_.detect_root;
+  paths.unit = cfg_.etcd_unit;
+  paths.flavor = cfg_.etcd_flavor == "auto" ? "etcd" : cfg_.etcd_flavor;
+  etcd_config_ = std::make_unique<EtcdConfigCollector>(paths, *worker_);
   metrics_url_ =
       *parseUrl(cfg_.etcd_metrics_url.empty()
                     ? cfg_.etcd_endpoint + (cfg_.etcd_endpoint.back() == '/' ? "" : "/") + "metrics"
@@ -229,8 +237,20 @@ net::awaitable<void> Agent::sampleLoop() {
     auto now = std::chrono::steady_clock::now();
     if (next < now) next = now;  // a slow cycle skips ticks instead of bursting
     tick_.expires_at(next);
+    // A closed etcd connection ends the wait early: detection at the speed of the event.
+    bool closed = false;
+    etcd_->watchClose([this, &closed] {
+      closed = true;
+      tick_.cancel();
+    });
     boost::system::error_code ec;
     co_await tick_.async_wait(net::redirect_error(net::use_awaitable, ec));
+    etcd_->unwatch();
+    if (closed && !stopping_) {
+      ++early_probes_;
+      next = std::chrono::steady_clock::now();
+      log_->debug("etcd closed its connection: probing now");
+    }
   }
 }
 
@@ -268,12 +288,15 @@ void Agent::addScrape(qw::wire::NodeSample* s) {
 }
 
 void Agent::sampleNode(qw::wire::NodeSample* s) {
-  // The node: disk, thermal, power, pressure, memory, the etcd process and its unit.
+  // The node: disk, thermal, power, pressure, memory, the etcd process, its unit and its
+  // configuration.
   int64_t steady_ms = clock_.steadyMs();
   host_->sample(steady_ms, s);
   for (const auto& line : error_log_.update(host_->ranLastCycle(), host_->lastCycleErrors()))
     log_->warn("sampler error: host: {}", line);
   unit_->collect(steady_ms, s);
+  etcd_config_->setProcess(host_->etcdPid(), host_->dataDir());
+  etcd_config_->collect(steady_ms, s);
   if (auto delivered = unit_->takeDelivered()) {
     std::vector<ErrorOnce::Failure> failed;
     if (!delivered->empty()) failed.emplace_back("unit/unit", *delivered);
@@ -402,6 +425,9 @@ int Agent::run() {
   log_->info("stopped: instance {} produced {} batches (seq 1..{}), {} unacknowledged, {} dropped",
              spool_->instanceId(), spool_->nextSeq() - 1, spool_->nextSeq() - 1, spool_->size(),
              spool_->dropped());
+  if (early_probes_ > 0)
+    log_->info("etcd closed its connection {} times; each was probed and reported at once",
+               early_probes_);
   return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -81,6 +82,11 @@ std::optional<std::string> parseStatus(std::string_view body, qw::wire::EtcdSamp
   if (!getU64(*h, "member_id", &v)) return "status: no member_id";
   out->set_member_id(v);
   if (getU64(*h, "cluster_id", &v)) out->set_cluster_id(v);
+  // The MVCC revision; a revision beyond int64 is no revision etcd gives (it is an int64 there).
+  if (getU64(*h, "revision", &v) && v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    out->set_revision(static_cast<int64_t>(v));
+  else
+    out->clear_revision();
   if (getU64(*j, "raftTerm", &v)) out->set_raft_term(v);
   if (getU64(*j, "raftIndex", &v)) out->set_raft_index(v);
   if (getU64(*j, "raftAppliedIndex", &v)) out->set_raft_applied_index(v);

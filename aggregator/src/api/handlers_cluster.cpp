@@ -4,6 +4,7 @@
 #include "qw/aggregator/api/json.h"
 #include "qw/aggregator/api/page.h"
 #include "qw/aggregator/api/params.h"
+#include "qw/aggregator/risk/advice.h"
 #include "qw/aggregator/view/whatif.h"
 #include "qw/log.h"
 #include "qw/strings.h"
@@ -13,31 +14,7 @@ namespace qw::aggregator {
 
 namespace http = boost::beast::http;
 
-// The view with the risk engine's window of recent history: the last hour of the event log.
-// Unreadable: left unknown (the engine then leaves those factors out), logged.
-namespace {
-
-ClusterInput currentInput(ApiContext& s) {
-  int64_t now = s.clock.wallMs();
-  auto in = clusterInput(s.hub, s.view, now, s.clock.steadyMs());
-  std::vector<Store::EventCount> counts;
-  if (auto err = s.store.eventCounts(now - 3600'000, &counts)) {
-    qw::logger("api")->warn("cannot read the last hour of events for the risk model: {}", *err);
-  } else {
-    in.recent.known = true;
-    using K = qw::api::Event;
-    for (const auto& c : counts) {
-      if (c.kind == K::Kind_Name(K::LEADER_CHANGE)) in.recent.leader_changes += c.count;
-      if (c.kind == K::Kind_Name(K::ETCD_RESTART)) in.recent.etcd_restarts[c.node] += c.count;
-      if (c.kind == K::Kind_Name(K::NODE_REBOOT)) in.recent.node_reboots[c.node] += c.count;
-    }
-  }
-  return in;
-}
-
-}  // namespace
-
-qw::api::ClusterView clusterView(ApiContext& s) { return computeClusterView(currentInput(s)); }
+qw::api::ClusterView clusterView(ApiContext& s) { return s.watch.view(); }
 
 void addClusterRoutes(Router& r, ApiContext& s) {
   r.add(http::verb::get, "/healthz", [](const Request& req, const PathParams&) {
@@ -62,7 +39,10 @@ void addClusterRoutes(Router& r, ApiContext& s) {
     for (const auto& d : down)
       if (!s.hub.findNode(d))
         return errorResponse(req, http::status::not_found, "not_found", "no node '" + d + "'");
-    return jsonResponse(req, http::status::ok, toJson(whatIf(currentInput(s), down)));
+    return jsonResponse(req, http::status::ok, toJson(whatIf(s.watch.input(), down)));
+  });
+  r.add(http::verb::get, "/api/v1/advice", [&s](const Request& req, const PathParams&) {
+    return jsonResponse(req, http::status::ok, toJson(risk::timingAdvice(s.watch.input())));
   });
   r.add(http::verb::get, "/metrics", [&s](const Request& req, const PathParams&) {
     auto v = clusterView(s);

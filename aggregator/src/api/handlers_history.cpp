@@ -103,6 +103,8 @@ Response events(ApiContext& s, const Request& req) {
     e->set_node(se.e.node);
     e->set_severity(severityOf(se.e.severity));
     e->set_message(se.e.message);
+    e->set_code(se.e.code);
+    e->set_member(se.e.member);
   }
   return jsonResponse(req, http::status::ok, toJson(list));
 }

@@ -1,4 +1,5 @@
-// /api/v1/nodes, /api/v1/nodes/{name} and /api/v1/nodes/{name}/config (asked of the agent).
+// /api/v1/nodes, /api/v1/nodes/{name}, /api/v1/nodes/{name}/config (asked of the agent) and
+// /api/v1/nodes/{name}/etcd-config (the newest the agent sent).
 #include "api.pb.h"
 #include "qw/aggregator/api/handlers.h"
 #include "qw/aggregator/api/json.h"
@@ -73,6 +74,19 @@ void addNodeRoutes(Router& r, ApiContext& s) {
       return errorResponse(req, http::status::not_found, "not_found", "no node '" + name + "'");
     return jsonResponse(req, http::status::ok, toJson(nodeView(s, *n)));
   });
+  r.add(http::verb::get, "/api/v1/nodes/{name}/etcd-config",
+        [&s](const Request& req, const PathParams& p) {
+          const std::string& name = p.at("name");
+          const auto* n = s.hub.findNode(name);
+          if (!n)
+            return errorResponse(req, http::status::not_found, "not_found",
+                                 "no node '" + name + "'");
+          if (!n->etcd_config)
+            return errorResponse(req, http::status::not_found, "not_found",
+                                 "node " + name + " has not reported etcd's configuration yet");
+          return jsonResponse(req, http::status::ok,
+                              toJson(etcdConfigView(*n->etcd_config, n->etcd_config_wall_ms)));
+        });
   r.addAsync(
       http::verb::get, "/api/v1/nodes/{name}/config",
       [&s](const Request& req, const PathParams& p) { return nodeConfig(s, req, p.at("name")); });

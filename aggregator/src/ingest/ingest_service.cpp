@@ -119,6 +119,7 @@ void IngestService::onHello(const std::shared_ptr<AgentSession>& c, qw::wire::He
   n.etcd_data_dir = h.etcd_data_dir();
   n.etcd_unit = h.etcd_unit();
   n.connected = true;
+  n.disconnected_steady_ms = -1;
   if (last) n.last_seq = *last;
   if (!cfg_.cluster_name.empty() && h.cluster_name() != cfg_.cluster_name)
     log->warn("agent {} reports cluster '{}', this aggregator watches '{}'", h.node_name(),
@@ -246,7 +247,10 @@ void IngestService::onClose(AgentSession* c) {
   if (it != by_instance_.end() && it->second.lock().get() == c) {
     by_instance_.erase(it);
     auto& n = hub_.node(c->hello().node_name());
-    if (n.instance_id == c->instance()) n.connected = false;
+    if (n.instance_id == c->instance()) {
+      n.connected = false;
+      n.disconnected_steady_ms = clock_.steadyMs();
+    }
     qw::logger("ingest")->info("agent {} disconnected", c->name());
     if (!stopping_)
       record({{clock_.wallMs(), qw::api::Event::Kind_Name(qw::api::Event::AGENT_DISCONNECTED),
@@ -354,6 +358,7 @@ void IngestService::flush() {
     else
       qw::logger("store")->info("etcd membership now has {} members", hub_.members().size());
   }
+  if (on_committed_) on_committed_();
 }
 
 }  // namespace qw::aggregator

@@ -24,6 +24,10 @@ bool Hub::applySample(const std::string& name, const qw::wire::NodeSample& s, in
     n.metrics = s.metrics();
     n.has_metrics = true;
   }
+  if (s.has_etcd_config()) {
+    n.etcd_config = s.etcd_config();
+    n.etcd_config_wall_ms = wall_ms;
+  }
   const auto& e = s.etcd();
   if (e.reachable() && e.member_id() != 0) n.member_id = e.member_id();
   if (!e.members_ok()) return false;

@@ -17,8 +17,11 @@ Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, c
   ingest_ = std::make_unique<IngestService>(
       ioc_, store_, hub,
       IngestConfig{cfg_.max_frame_bytes, cfg_.view.cluster_name, cfg_.view.stale_after_ms}, clock_);
+  watch_ = std::make_unique<ClusterWatch>(
+      hub, cfg_.view, store_, clock_, [this](const std::vector<Event>& e) { ingest_->record(e); });
+  ingest_->onCommitted([this] { watch_->evaluate(); });
   router_ = std::make_unique<Router>();
-  api_ = std::make_unique<ApiContext>(ApiContext{hub, store_, *ingest_, clock_, cfg_.view,
+  api_ = std::make_unique<ApiContext>(ApiContext{hub, store_, *ingest_, *watch_, clock_, cfg_.view,
                                                  cfg_.max_series_points, cfg_.command_timeout,
                                                  nullptr});
   api_->stats = [this] {
@@ -38,6 +41,7 @@ Server::~Server() = default;
 tcp::endpoint Server::listen(const tcp::endpoint& ep) {
   auto bound = listener_->listen(ep);
   schedulePrune(2s);
+  scheduleWatch();
   return bound;
 }
 
@@ -45,12 +49,26 @@ void Server::shutdown() {
   stopping_ = true;
   listener_->close();
   if (prune_timer_) prune_timer_->cancel();
+  if (watch_timer_) watch_timer_->cancel();
   ingest_->shutdown();
 }
 
 net::awaitable<CommandReply> Server::command(std::string node, qw::wire::Command cmd,
                                              std::chrono::milliseconds timeout) {
   return ingest_->command(std::move(node), std::move(cmd), timeout);
+}
+
+// Once a second besides every commit: a node that goes silent, and a warning whose clear window
+// ends, change the warnings without a sample arriving.
+void Server::scheduleWatch() {
+  if (stopping_) return;
+  if (!watch_timer_) watch_timer_ = std::make_unique<net::steady_timer>(ioc_);
+  watch_timer_->expires_after(1s);
+  watch_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    watch_->evaluate();
+    scheduleWatch();
+  });
 }
 
 void Server::schedulePrune(std::chrono::milliseconds after) {

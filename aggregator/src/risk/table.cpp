@@ -34,7 +34,7 @@ void resolve(Rule* r) {
 
 Table build() {
   Table t;
-  t.version = "2026-12-01.1";
+  t.version = "2026-12-02.1";  // the early warnings joined the table
   t.member_hazard_per_day = 1.0 / (3 * 365);
   t.domain_hazard_per_day = 1.0 / (5 * 365);
   t.at_risk_probability = 0.01;
@@ -131,10 +131,99 @@ Table build() {
        "look at the fsync and peer latency of the old leaders; consider timing advice", mixin},
   };
   for (auto& r : t.rules) resolve(&r);
+
+  // Early warnings (risk/warnings.h; README "Warnings"). Windows in milliseconds: raise after the
+  // condition held this long, clear after it was absent this long.
+  using W = qw::api::Warning;
+  const auto I = qw::api::INFO, Wn = qw::api::WARNING, C = qw::api::CRITICAL;
+  const char* mixin_down = "etcd mixin etcdMembersDown (20 min there; seconds here)";
+  t.warnings = {
+      {W::NOSPACE, C, 0, 0, 0, 5000,
+       "compact the keyspace, defragment each member, then disarm the alarm (etcdctl alarm "
+       "disarm), in that order; never raise the quota blindly",
+       "etcd alarm list"},
+      {W::CORRUPT, C, 0, 0, 0, 5000,
+       "replace that member (remove it, wipe its data dir, add it back as a learner); never "
+       "disarm the alarm first",
+       "etcd alarm list; ETCD_REFERENCE.md s11 (corruption)"},
+      {W::MEMBER_DOWN, Wn, 0, 0, 5000, 5000,
+       "find out why before restarting it (journalctl, the node's power and disk); one member "
+       "down leaves less room for the next failure",
+       mixin_down},
+      {W::INSUFFICIENT_MEMBERS, C, 0, 0, 0, 0,
+       "bring the lost members back with their disks: quorum returns by itself; do not reset "
+       "the cluster while they can come back",
+       "etcd mixin etcdInsufficientMembers"},
+      {W::NO_LEADER, C, 0, 0, 3000, 3000,
+       "a member that sees no leader cannot serve writes: check its peer connectivity and the "
+       "other members",
+       "etcd mixin etcdNoLeader (1 min there)"},
+      {W::LEADER_CHANGES, Wn, 4, 0, 0, 60000,
+       "look at the old leaders' WAL fsync and peer latency (GET /api/v1/advice)",
+       "etcd mixin etcdHighNumberOfLeaderChanges: 4 in 15 minutes"},
+      {W::FAILED_PROPOSALS, Wn, 0.1, 0, 30000, 60000,
+       "proposals fail during elections and without quorum: look at leader changes and the "
+       "slowest member",
+       "etcd mixin etcdHighNumberOfFailedProposals (per second here, over the newest interval)"},
+      {W::HIGH_FSYNC, Wn, 0.5, 1.0, 10000, 30000, disk,
+       "etcd mixin etcdHighFsyncDurations (0.5 s warning, 1 s critical)"},
+      {W::HIGH_COMMIT, Wn, 0.25, 0, 10000, 30000, disk, "etcd mixin etcdHighCommitDurations"},
+      {W::PEER_RTT_SLOW, Wn, 0.15, 0, 10000, 30000,
+       "check the network path between the nodes; use wired Ethernet",
+       "etcd mixin etcdMemberCommunicationSlow"},
+      {W::DB_QUOTA_LOW, Wn, 0.8, 0.95, 10000, 30000,
+       "compact and defragment before NOSPACE makes the cluster read-only",
+       "etcd mixin etcdDatabaseQuotaLowSpace (95%)"},
+      {W::DB_FRAGMENTED, I, 0.5, 0, 60000, 60000,
+       "defragment one member at a time, followers first, the leader last (after move-leader)",
+       "etcd mixin etcdDatabaseHighFragmentationRatio (in use below 50% of 100 MiB or more)"},
+      {W::DISK_NEARLY_FULL, Wn, 0.10, 0.03, 10000, 60000,
+       "free space on the data dir's filesystem (old snapshots, logs, images) before the next "
+       "64 MB WAL segment does not fit",
+       "etcd preallocates WAL segments; a full disk stops the member"},
+      {W::LEARNER_NOT_PROMOTED, Wn, 0, 0, 300000, 0,
+       "check the learner's progress (raft index against the leader's) and promote it "
+       "(etcdctl member promote) once it has caught up; remove it if it never does",
+       "etcd allows one learner; promotion needs its log at 90% of the leader's"},
+      {W::LEADER_DISAGREEMENT, Wn, 0, 0, 5000, 5000,
+       "a member following a stale leader is cut off from the others: check its network",
+       "raft: a partitioned member keeps its last leader until its election timeout"},
+      {W::EVEN_MEMBERS, Wn, 0, 0, 60000, 0,
+       "run an odd number of voters: 3 tolerates one failure like 4 does, with fewer disks to "
+       "fail; 2 tolerates none",
+       "etcd FAQ: quorum is N/2 + 1"},
+      {W::ETCD_VERSION, Wn, 0, 0, 0, 0,
+       "upgrade etcd to the newest patch release of its minor version, one member at a time",
+       "etcd release notes (ETCD_REFERENCE.md s11, corruption)"},
+      {W::FSYNC_VS_HEARTBEAT, Wn, 0.5, 0, 30000, 30000,
+       "timeouts do not fix a slow disk: move etcd's data dir to an SSD",
+       "etcd tuning guide: a leader that cannot fsync in time misses its heartbeats"},
+      {W::CLOCK_UNSYNCED, I, 0, 0, 60000, 0,
+       "enable time synchronisation (systemd-timesyncd, chrony); a Pi has no battery clock",
+       "adjtimex; etcd's leases and certificates need a sane clock"},
+      {W::UNDER_VOLTAGE, Wn, 0, 0, 0, 60000,
+       "use a 5.1 V / 3 A supply and a short, thick cable; power USB disks from a powered hub",
+       "Raspberry Pi firmware get_throttled bit 0"},
+      {W::THROTTLED, Wn, 0, 0, 10000, 60000,
+       "improve cooling (heatsink, fan, airflow) or lower the load",
+       "Raspberry Pi firmware get_throttled bit 2"},
+      {W::TEMPERATURE_NEAR_TRIP, Wn, 5, 0, 10000, 60000, "improve cooling now",
+       "thermal zone trip points (sysfs)"},
+      {W::TIMING_UNSAFE, Wn, 0, 0, 30000, 60000,
+       "set the timing GET /api/v1/advice recommends, the same on every member, one member at a "
+       "time",
+       "etcd tuning guide: heartbeat about the RTT, election >= 10x RTT and >= 5x heartbeat"},
+  };
   return t;
 }
 
 }  // namespace
+
+const WarningRule* Table::warning(qw::api::Warning::Code code) const {
+  for (const auto& w : warnings)
+    if (w.code == code) return &w;
+  return nullptr;
+}
 
 const Table& defaultTable() {
   static const Table t = build();
@@ -157,7 +246,29 @@ std::optional<std::string> applyOverrides(const std::string& text, const std::st
     o.addDouble(r.id + ".threshold", "", &r.threshold, -1e18, 1e18);
     o.addDouble(r.id + ".multiplier", "", &r.multiplier, 0, 1e6);
   }
+  struct WindowSeconds {
+    double raise, clear;
+  };
+  std::vector<WindowSeconds> windows;
+  windows.reserve(t.warnings.size());
+  for (const auto& w : t.warnings)
+    windows.push_back({static_cast<double>(w.raise_after_ms) / 1000,
+                       static_cast<double>(w.clear_after_ms) / 1000});
+  auto warningKey = [](const WarningRule& w, const char* what) {
+    return "warning." + qw::api::Warning::Code_Name(w.code) + "." + what;
+  };
+  for (size_t i = 0; i < t.warnings.size(); ++i) {
+    auto& w = t.warnings[i];
+    o.addDouble(warningKey(w, "threshold"), "", &w.threshold, -1e18, 1e18);
+    o.addDouble(warningKey(w, "critical_threshold"), "", &w.critical_threshold, -1e18, 1e18);
+    o.addDouble(warningKey(w, "raise_after_seconds"), "", &windows[i].raise, 0, 86400);
+    o.addDouble(warningKey(w, "clear_after_seconds"), "", &windows[i].clear, 0, 86400);
+  }
   if (auto err = o.parseConfigText(text, origin)) return err;
+  for (size_t i = 0; i < t.warnings.size(); ++i) {
+    t.warnings[i].raise_after_ms = static_cast<int64_t>(windows[i].raise * 1000);
+    t.warnings[i].clear_after_ms = static_cast<int64_t>(windows[i].clear * 1000);
+  }
   t.horizon_seconds = static_cast<uint32_t>(horizon);
   // Changed numbers without a version of their own never pass for the documented ones.
   bool changed = o.originOf("horizon_seconds") != "" || o.originOf("member_hazard_per_day") != "" ||
@@ -165,6 +276,10 @@ std::optional<std::string> applyOverrides(const std::string& text, const std::st
                  o.originOf("at_risk_probability") != "";
   for (const auto& r : t.rules)
     changed |= o.originOf(r.id + ".threshold") != "" || o.originOf(r.id + ".multiplier") != "";
+  for (const auto& w : t.warnings)
+    for (const char* what :
+         {"threshold", "critical_threshold", "raise_after_seconds", "clear_after_seconds"})
+      changed |= o.originOf(warningKey(w, what)) != "";
   if (changed && o.originOf("version").empty()) t.version += "+local";
   *out = std::move(t);
   return std::nullopt;

@@ -107,6 +107,12 @@ CREATE TABLE cluster_ids(
   replaced_by TEXT
 ) WITHOUT ROWID;
 )sql",
+    // 7: an event's warning code and member (WARNING_RAISED/CLEARED, risk/warnings.h); empty for
+    // the kinds before them.
+    R"sql(
+ALTER TABLE events ADD COLUMN code TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN member TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 static_assert(std::size(kMigrations) == Store::kSchemaVersion, "a migration per version");

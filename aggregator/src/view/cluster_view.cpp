@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <map>
 
+#include "qw/aggregator/risk/warnings.h"
 #include "qw/fs_util.h"
 #include "qw/time_util.h"
 
 namespace qw::aggregator {
 
 bool nodeFresh(const NodeState& n, const ViewConfig& cfg, int64_t now_steady_ms) {
-  return n.has_sample && n.last_seen_steady_ms >= 0 &&
+  return n.has_sample && n.last_seen_steady_ms >= 0 && n.disconnected_steady_ms < 0 &&
          now_steady_ms - n.last_seen_steady_ms <= cfg.stale_after_ms;
 }
 
@@ -28,6 +29,39 @@ AlarmSet clusterAlarms(const std::vector<NodeInput>& nodes) {
   return leader_answered ? from_leader : from_all;
 }
 
+namespace {
+
+// etcd's live timing from the agent's EtcdConfig. A value no flag, ETCD_* variable or config file
+// sets is etcd's compiled default (100 ms / 1000 ms / 100000 in 3.4 and 3.5), but only when the
+// agent read the whole command line and environment and no config file replaces them; k3s's
+// built-in values come from the agent ("k3s-default").
+void applyTiming(const qw::wire::EtcdConfig& c, NodeInput* ni) {
+  auto source = [&](const std::string& field) -> std::string {
+    for (const auto& s : c.sources())
+      if (s.rfind(field + "=", 0) == 0) return s.substr(field.size() + 1);
+    return "";
+  };
+  bool defaults_known =
+      !c.args().empty() && c.env_known() && c.config_file().empty() && c.flavor() != "k3s";
+  if (c.has_heartbeat_interval_ms()) {
+    ni->heartbeat_seconds = c.heartbeat_interval_ms() / 1000.0;
+    ni->timing_source = source("heartbeat_interval_ms");
+  } else if (defaults_known) {
+    ni->heartbeat_seconds = 0.1;
+    ni->timing_source = "etcd-default";
+  }
+  if (c.has_election_timeout_ms())
+    ni->election_seconds = c.election_timeout_ms() / 1000.0;
+  else if (defaults_known)
+    ni->election_seconds = 1.0;
+  if (c.has_snapshot_count())
+    ni->snapshot_count = static_cast<double>(c.snapshot_count());
+  else if (defaults_known)
+    ni->snapshot_count = 100000;
+}
+
+}  // namespace
+
 ClusterInput clusterInput(const Hub& hub, const ViewConfig& cfg, int64_t now_wall_ms,
                           int64_t now_steady_ms) {
   ClusterInput in;
@@ -44,8 +78,14 @@ ClusterInput clusterInput(const Hub& hub, const ViewConfig& cfg, int64_t now_wal
     ni.member_id = n.member_id;
     ni.fresh = nodeFresh(n, cfg, now_steady_ms);
     ni.silent_ms = n.last_seen_steady_ms < 0 ? -1 : now_steady_ms - n.last_seen_steady_ms;
+    if (n.disconnected_steady_ms >= 0)
+      ni.disconnected_ms = now_steady_ms - n.disconnected_steady_ms;
     ni.last_seen_wall_ms = n.last_seen_wall_ms;
+    ni.etcd_data_dir = n.etcd_data_dir;
+    ni.flavor = n.etcd_flavor;
+    if (n.etcd_config) applyTiming(*n.etcd_config, &ni);
     if (n.has_sample) {
+      ni.clock_synced = n.latest.clock_synced();
       ni.etcd = n.latest.etcd();
       ni.etcd.clear_members();  // the view reads the hub's member list, not each node's copy
     }
@@ -186,7 +226,10 @@ qw::api::ClusterView computeClusterView(const ClusterInput& in) {
       m->add_reasons("no agent reports for this member");
     } else if (!n->fresh) {
       ok = false;  // reachable, raft_index and raft_applied_index stay absent: not known
-      if (n->silent_ms < 0)
+      if (n->disconnected_ms >= 0)
+        m->add_reasons("agent on " + n->name + " disconnected " +
+                       std::to_string(n->disconnected_ms / 1000) + " s ago");
+      else if (n->silent_ms < 0)
         m->add_reasons("no sample from agent on " + n->name + " since the aggregator started");
       else
         m->add_reasons("agent on " + n->name + " silent for " +
@@ -249,16 +292,6 @@ qw::api::ClusterView computeClusterView(const ClusterInput& in) {
   v.set_healthy_members(healthy);
   v.set_failure_tolerance(voting ? tolerance : 0);
 
-  if (nospace) {
-    auto* w = v.add_warnings();
-    w->set_code(qw::api::Warning::NOSPACE);
-    w->set_severity(qw::api::CRITICAL);
-    w->set_message("NOSPACE alarm: etcd refuses writes cluster-wide (database reached its quota)");
-    w->set_action(
-        "compact the keyspace, defragment each member, then disarm the alarm (etcdctl alarm "
-        "disarm), in that order; never raise the quota blindly");
-  }
-
   using S = qw::api::ClusterView;
   if (voting == 0) {
     v.set_state(S::UNKNOWN);
@@ -277,12 +310,25 @@ qw::api::ClusterView computeClusterView(const ClusterInput& in) {
       v.add_reasons("failure tolerance 0: losing one more voting member loses quorum");
     if (nospace) v.add_reasons("NOSPACE alarm raised: writes are refused");
     if (!corrupt.empty()) v.add_reasons("CORRUPT alarm raised");
-  } else if (!unhealthy.empty() || v.warnings_size() > 0) {
+  } else if (!unhealthy.empty()) {
     v.set_state(S::DEGRADED);
   } else {
     v.set_state(S::HEALTHY);
   }
   for (const auto& u : unhealthy) v.add_reasons("unhealthy: " + u);
+
+  // Warnings: the watch's (after hysteresis), else the conditions holding now. A WARNING or
+  // CRITICAL one makes a HEALTHY cluster DEGRADED; INFO advisories never change the state.
+  const auto& table = in.risk_table ? *in.risk_table : risk::defaultTable();
+  auto warnings = in.warnings ? *in.warnings : risk::warningConditions(in, v, table);
+  for (auto& w : warnings) {
+    if (w.severity() >= qw::api::WARNING && (v.state() == S::HEALTHY || v.state() == S::DEGRADED)) {
+      v.set_state(S::DEGRADED);
+      // A member's own health is already a reason ("unhealthy: ...").
+      if (w.code() != qw::api::Warning::MEMBER_DOWN) v.add_reasons("warning: " + w.message());
+    }
+    *v.add_warnings() = std::move(w);
+  }
   if (in.risk_table) applyRisk(in, *in.risk_table, &v);
   return v;
 }

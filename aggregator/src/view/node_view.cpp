@@ -96,4 +96,36 @@ qw::api::NodeView buildNodeView(const NodeState& n, int64_t now_wall_ms) {
   return v;
 }
 
+qw::api::EtcdConfig etcdConfigView(const qw::wire::EtcdConfig& c, int64_t received_wall_ms) {
+  qw::api::EtcdConfig v;
+  v.set_pid(c.pid());
+  v.set_exe(c.exe());
+  v.set_cwd(c.cwd());
+  v.mutable_args()->CopyFrom(c.args());
+  v.mutable_env()->CopyFrom(c.env());
+  v.set_env_known(c.env_known());
+  v.set_env_source(c.env_source());
+  v.set_config_file(c.config_file());
+  v.set_flavor(c.flavor());
+  // Absent stays absent: an unknown value is never shown as 0 or "".
+  if (c.has_heartbeat_interval_ms()) v.set_heartbeat_interval_ms(c.heartbeat_interval_ms());
+  if (c.has_election_timeout_ms()) v.set_election_timeout_ms(c.election_timeout_ms());
+  if (c.has_snapshot_count()) v.set_snapshot_count(static_cast<double>(c.snapshot_count()));
+  if (c.has_quota_backend_bytes())
+    v.set_quota_backend_bytes(static_cast<double>(c.quota_backend_bytes()));
+  if (c.has_name()) v.set_name(c.name());
+  if (c.has_data_dir()) v.set_data_dir(c.data_dir());
+  if (c.has_initial_cluster()) v.set_initial_cluster(c.initial_cluster());
+  if (c.has_initial_cluster_token()) v.set_initial_cluster_token(c.initial_cluster_token());
+  if (c.has_initial_cluster_state()) v.set_initial_cluster_state(c.initial_cluster_state());
+  if (c.has_listen_client_urls()) v.set_listen_client_urls(c.listen_client_urls());
+  if (c.has_advertise_client_urls()) v.set_advertise_client_urls(c.advertise_client_urls());
+  if (c.has_listen_peer_urls()) v.set_listen_peer_urls(c.listen_peer_urls());
+  if (c.has_initial_advertise_peer_urls())
+    v.set_initial_advertise_peer_urls(c.initial_advertise_peer_urls());
+  v.mutable_sources()->CopyFrom(c.sources());
+  v.set_received_at(rfc3339(received_wall_ms));
+  return v;
+}
+
 }  // namespace qw::aggregator

@@ -72,6 +72,12 @@ class HttpSession {
   HttpSession& operator=(const HttpSession&) = delete;
   boost::asio::awaitable<HttpResult> fetch(const std::string& target, HttpRequest req);
   void close();
+  // Between requests: `on_close` runs once when the server closes the kept-alive connection (a
+  // killed server's kernel closes it at once), so a poller can probe now instead of at its next
+  // tick. Nothing happens without an open connection; the next fetch (or unwatch) ends the
+  // watch. Costs no wake-up while the connection stays quiet.
+  void watchClose(std::function<void()> on_close);
+  void unwatch();
   uint64_t connects() const { return connects_; }
   // Replaces getaddrinfo for names (tests of the resolve deadline).
   void setLookup(HostLookup lookup) { lookup_ = std::move(lookup); }
@@ -86,6 +92,7 @@ class HttpSession {
   uint64_t connects_ = 0;
   HostLookup lookup_;
   bool resolve_timed_out_ = false;
+  std::shared_ptr<bool> watch_;  // watchClose's pending wait (*watch_: still standing)
 };
 
 // Blocking convenience wrapper (CLI, tests): runs its own io_context.

@@ -23,6 +23,18 @@ TEST_CASE("status: 3.4 healthy member that is the leader") {
   CHECK(s.db_size_in_use_bytes() == 16384);
   CHECK(s.version() == "3.4.23");
   CHECK(s.status_errors_size() == 0);
+  CHECK(s.revision() == 1);
+}
+
+TEST_CASE("status: the MVCC revision from the header and absent without one") {
+  qw::wire::EtcdSample s;
+  REQUIRE_FALSE(parseStatus(fixture("etcd-3.5.16/status-nospace-m1.json"), &s));
+  REQUIRE(s.has_revision());
+  CHECK(s.revision() == 129);
+  // A previous answer's revision does not survive one without it.
+  REQUIRE_FALSE(
+      parseStatus(R"({"header":{"cluster_id":"1","member_id":"2","raft_term":"3"}})", &s));
+  CHECK_FALSE(s.has_revision());
 }
 
 TEST_CASE("status: quorum lost on 3.4 and 3.5 has no leader and says why") {

@@ -170,7 +170,8 @@ TEST_CASE("schema: a version 3 file migrates, its members kept as current") {
          "DROP TABLE cluster_ids; DROP TABLE member_applied; DROP TABLE node_flavors; ALTER TABLE "
          "members DROP COLUMN "
          "removed_ms; ALTER TABLE members DROP COLUMN last_seen_ms; ALTER TABLE members DROP "
-         "COLUMN first_seen_ms; DELETE FROM schema_version WHERE version > 3; PRAGMA "
+         "COLUMN first_seen_ms; ALTER TABLE events DROP COLUMN code; ALTER TABLE events DROP "
+         "COLUMN member; DELETE FROM schema_version WHERE version > 3; PRAGMA "
          "application_id = 0; INSERT INTO members VALUES('42', 'm1', 0, 'http://a:2380', '', 7);");
   Store s({t.path});
   CHECK(s.schemaVersion() == Store::kSchemaVersion);

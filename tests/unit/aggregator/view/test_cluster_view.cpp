@@ -137,9 +137,13 @@ TEST_CASE("NOSPACE is cluster-wide: CRITICAL with a warning, members stay health
   CHECK(v.state() == State::CRITICAL);
   CHECK(v.failure_tolerance() == 1);
   CHECK(v.healthy_members() == 3);
-  REQUIRE(v.warnings_size() == 1);
-  CHECK(v.warnings(0).code() == qw::api::Warning::NOSPACE);
-  CHECK(v.warnings(0).action().find("compact") < v.warnings(0).action().find("disarm"));
+  const qw::api::Warning* nospace = nullptr;
+  for (const auto& w : v.warnings())
+    if (w.code() == qw::api::Warning::NOSPACE) nospace = &w;
+  REQUIRE(nospace);
+  CHECK(nospace->severity() == qw::api::CRITICAL);
+  CHECK(nospace->member().empty());
+  CHECK(nospace->action().find("compact") < nospace->action().find("disarm"));
 }
 
 TEST_CASE("learners are listed but never vote") {
@@ -268,4 +272,22 @@ TEST_CASE("one alarm rule: the leader's list wins over a lagging follower's") {
   auto text = qw::aggregator::renderMetrics(v, c.hub, {}, c.cfg, c.now);
   CHECK(text.find("quorumwatch_etcd_alarm{alarm=\"NOSPACE\",cluster=\"default\"} 1") !=
         std::string::npos);
+}
+
+TEST_CASE("a node whose agent session ended has no fresh data at once") {
+  Cluster c;
+  REQUIRE(c.view().failure_tolerance() == 1);
+  c.hub.node("n3").disconnected_steady_ms = c.now - 1500;  // closed 1.5 s ago, well within stale
+  auto v = c.view();
+  CHECK(v.failure_tolerance() == 0);
+  const qw::api::MemberView* on_n3 = nullptr;
+  for (const auto& m : v.members())
+    if (m.node() == "n3") on_n3 = &m;
+  REQUIRE(on_n3);
+  CHECK_FALSE(on_n3->healthy());
+  REQUIRE(on_n3->reasons_size() > 0);
+  CHECK(on_n3->reasons(0) == "agent on n3 disconnected 1 s ago");
+  CHECK_FALSE(on_n3->has_reachable());           // unknown, not false
+  c.hub.node("n3").disconnected_steady_ms = -1;  // a new session (onHello)
+  CHECK(c.view().failure_tolerance() == 1);
 }

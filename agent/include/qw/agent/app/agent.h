@@ -72,6 +72,7 @@ std::string applyPriorities(const AgentConfig& cfg);
 // Runs until SIGINT/SIGTERM. Returns the process exit code. (Constructs an Agent and runs it.)
 int runAgent(const AgentConfig& cfg);
 
+class EtcdConfigCollector;
 class EtcdSampler;
 class HostSampler;
 class IdleWorker;
@@ -135,9 +136,11 @@ class Agent {
   // Samplers.
   std::unique_ptr<EtcdSampler> etcd_;
   std::unique_ptr<HostSampler> host_;
-  std::unique_ptr<IdleWorker> worker_;  // before the unit collector it serves; after ioc_
+  std::unique_ptr<IdleWorker> worker_;  // before the collectors it serves; after ioc_
   std::unique_ptr<UnitCollector> unit_;
+  std::unique_ptr<EtcdConfigCollector> etcd_config_;  // after the worker it posts to
   uint64_t cycle_ = 0, etcd_errors_ = 0;
+  uint64_t early_probes_ = 0;  // cycles run at once because etcd closed its connection
   std::string last_etcd_error_, last_etcd_state_, logged_data_dir_, logged_device_;
 
   // The /metrics scrape: its own cadence and coroutine, so a slow or large scrape never delays

@@ -41,6 +41,10 @@ class EtcdSampler {
       : cfg_(std::move(cfg)), session_(cfg_.endpoint, cfg_.tls) {}
   // Fills `out`. Returns the error of this cycle ("" when every call succeeded).
   boost::asio::awaitable<std::string> sample(qw::wire::EtcdSample* out);
+  // Until the next sample: `on_close` runs when etcd closes the kept-alive connection (a killed
+  // etcd's kernel closes it at once), so the agent probes and reports now, not at its next tick.
+  void watchClose(std::function<void()> on_close) { session_.watchClose(std::move(on_close)); }
+  void unwatch() { session_.unwatch(); }
   // Calls made so far, by kind (benchmarks and tests).
   struct Calls {
     uint64_t status = 0, health = 0, members = 0, alarms = 0;

@@ -12,6 +12,7 @@
 #include "qw/aggregator/model/hub.h"
 #include "qw/aggregator/store/store.h"
 #include "qw/aggregator/view/cluster_view.h"
+#include "qw/aggregator/view/cluster_watch.h"
 #include "qw/time_util.h"
 
 namespace qw::aggregator {
@@ -21,6 +22,7 @@ struct ApiContext {
   Hub& hub;
   Store& store;
   IngestService& ingest;
+  ClusterWatch& watch;
   const Clock& clock;
   ViewConfig view;
   size_t max_series_points = 11000;
@@ -28,7 +30,7 @@ struct ApiContext {
   std::function<SelfStats()> stats;  // the aggregator's own counters (for /metrics)
 };
 
-// The cluster view now, the risk engine's recent history read from the event log.
+// The cluster view now (ClusterWatch::view: recent history and warnings included).
 qw::api::ClusterView clusterView(ApiContext& ctx);
 
 void addClusterRoutes(Router& r, ApiContext& ctx);

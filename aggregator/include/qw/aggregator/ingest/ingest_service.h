@@ -129,6 +129,8 @@ class IngestService {
   // The counters with the store's totals (for /metrics).
   SelfStats stats() const;
   size_t sessions() const { return by_instance_.size(); }
+  // Runs after every group commit that stored something (the cluster watch re-evaluates).
+  void onCommitted(std::function<void()> f) { on_committed_ = std::move(f); }
 
  private:
   struct Pending {
@@ -157,6 +159,7 @@ class IngestService {
   Counters counters_;
   bool stopping_ = false;
   EventDeriver deriver_;
+  std::function<void()> on_committed_;
   std::set<std::pair<std::string, uint64_t>> refused_;  // (node, cluster id) already reported
 };
 

@@ -5,11 +5,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "api.pb.h"
 #include "qw/aggregator/model/hub.h"
 #include "qw/aggregator/model/signals.h"
 #include "sample.pb.h"
@@ -24,6 +26,7 @@ struct Table;
 struct RecentHistory {
   bool known = false;  // false: the log could not be read (the engine then leaves these out)
   int leader_changes = 0;
+  int leader_changes_15m = 0;                // the newest quarter of it (the mixin's window)
   std::map<std::string, int> etcd_restarts;  // by node
   std::map<std::string, int> node_reboots;   // by node
 };
@@ -36,8 +39,15 @@ struct NodeInput {
   uint64_t member_id = 0;  // the member this node runs (hub's mapping; 0: not known)
   bool fresh = false;
   int64_t silent_ms = -1;         // since its newest sample; -1: none since the aggregator started
+  int64_t disconnected_ms = -1;   // since its agent's session ended; -1: connected (or unknown)
   int64_t last_seen_wall_ms = 0;  // receive time of its newest sample
-  qw::wire::EtcdSample etcd;      // its newest etcd answer (meaningful when fresh)
+  std::string etcd_data_dir;
+  std::optional<bool> clock_synced;  // from its newest sample
+  // etcd's live timing (the agent's EtcdConfig; absent: not learned) and where it came from.
+  std::optional<double> heartbeat_seconds, election_seconds, snapshot_count;
+  std::string timing_source;
+  std::string flavor;         // etcd, k3s, kubeadm (the agent's Hello)
+  qw::wire::EtcdSample etcd;  // its newest etcd answer (meaningful when fresh)
   MemberSignals signals;
 };
 
@@ -55,6 +65,9 @@ struct ClusterInput {
   // The risk engine's inputs (risk/engine.h); without a table the probability stays absent.
   std::shared_ptr<const risk::Table> risk_table;
   RecentHistory recent;
+  // The warnings raised now, after hysteresis (view/cluster_watch.h). Absent: the view reports
+  // the conditions holding in this input as they are (unit tests, a view without a watch).
+  std::optional<std::vector<qw::api::Warning>> warnings;
 };
 
 }  // namespace qw::aggregator

@@ -20,6 +20,8 @@ struct Event {
   std::string node;      // empty: cluster-wide
   std::string severity;  // INFO, WARNING, CRITICAL
   std::string message;
+  std::string code = {};    // WARNING_RAISED/CLEARED: the warning's code
+  std::string member = {};  // the member it is about, when it is about one
 };
 
 class EventDeriver {

@@ -22,6 +22,10 @@ struct NodeState {
   std::string etcd_endpoint;  // the client URL the agent samples
   std::string etcd_flavor, etcd_data_dir, etcd_unit;
   bool connected = false;
+  // When its agent's session ended (steady ms; -1: it did not, or no session yet this run). A
+  // closed session ends the node's fresh data at once (view/cluster_view.h nodeFresh): the agent
+  // and its etcd may be gone together, and a killed agent's socket says so within milliseconds.
+  int64_t disconnected_steady_ms = -1;
   int64_t last_seen_wall_ms = 0;     // receive time of the newest sample
   int64_t last_seen_steady_ms = -1;  // -1: never seen by this process (loaded from the database)
   bool has_sample = false;
@@ -36,6 +40,10 @@ struct NodeState {
   uint64_t member_id = 0;  // etcd member this node runs (0: not known yet)
   // How the newest live sample was placed in history (placement.h); empty: none this run.
   std::string time_source;
+  // etcd's effective configuration from the newest live sample that carried one (agents send
+  // it when it changes and once a minute), and its receive time; none yet since this start.
+  std::optional<qw::wire::EtcdConfig> etcd_config;
+  int64_t etcd_config_wall_ms = 0;
 };
 
 struct MemberInfo {

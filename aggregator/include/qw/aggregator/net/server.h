@@ -19,7 +19,7 @@
 #include "qw/aggregator/ingest/ingest_service.h"
 #include "qw/aggregator/model/hub.h"
 #include "qw/aggregator/store/store.h"
-#include "qw/aggregator/view/cluster_view.h"
+#include "qw/aggregator/view/cluster_watch.h"
 #include "qw/time_util.h"
 
 namespace qw::aggregator {
@@ -65,17 +65,20 @@ class Server {
 
  private:
   void schedulePrune(std::chrono::milliseconds after);
+  void scheduleWatch();
 
   boost::asio::io_context& ioc_;
   Store& store_;
   ServerConfig cfg_;
   const Clock& clock_;
   std::unique_ptr<IngestService> ingest_;
+  std::unique_ptr<ClusterWatch> watch_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ApiContext> api_;
   std::unique_ptr<HttpContext> http_;
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<boost::asio::steady_timer> prune_timer_;
+  std::unique_ptr<boost::asio::steady_timer> watch_timer_;
   bool stopping_ = false;
 };
 

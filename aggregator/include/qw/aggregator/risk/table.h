@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "api.pb.h"
 #include "qw/aggregator/model/signals.h"
 
 namespace qw::aggregator::risk {
@@ -34,6 +35,21 @@ struct Rule {
   Derived derived = Derived::kNone;
 };
 
+// One early warning (risk/warnings.h): its condition's threshold (what it means depends on the
+// code; README "Warnings"), a second threshold that makes it CRITICAL where the code has one, and
+// its hysteresis: raised once the condition has held raise_after, cleared once it has been absent
+// clear_after.
+struct WarningRule {
+  qw::api::Warning::Code code = qw::api::Warning::CODE_UNSPECIFIED;
+  qw::api::Severity severity = qw::api::WARNING;
+  double threshold = 0;
+  double critical_threshold = 0;  // 0: no CRITICAL level
+  int64_t raise_after_ms = 0;
+  int64_t clear_after_ms = 0;
+  std::string action;
+  std::string source;
+};
+
 struct Table {
   std::string version;
   // Unplanned failures per day of one healthy member (its etcd, node, disk or power), and of a
@@ -43,14 +59,18 @@ struct Table {
   double at_risk_probability = 0.01;  // quorum-loss probability at which the state is AT_RISK
   uint32_t horizon_seconds = 86400;
   std::vector<Rule> rules;  // rules on one signal: the strongest that matches counts
+  std::vector<WarningRule> warnings;
+  // The rule of `code`; null when the table has none (the condition is then not evaluated).
+  const WarningRule* warning(qw::api::Warning::Code code) const;
 };
 
 const Table& defaultTable();
 
 // Overrides from text in the config-file syntax (qw/options.h: "key = value", '#' comments):
 // member_hazard_per_day, domain_hazard_per_day, at_risk_probability, horizon_seconds, version,
-// RULE.threshold, RULE.multiplier. Returns an error naming ORIGIN:LINE (unknown key, bad number,
-// out of range), the table as it was.
+// RULE.threshold, RULE.multiplier, warning.CODE.threshold, warning.CODE.critical_threshold,
+// warning.CODE.raise_after_seconds, warning.CODE.clear_after_seconds. Returns an error naming
+// ORIGIN:LINE (unknown key, bad number, out of range), the table as it was.
 std::optional<std::string> applyOverrides(const std::string& text, const std::string& origin,
                                           Table* t);
 

@@ -73,7 +73,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
   int schemaVersion() const;
 
   // One transaction for all items: batches, raw samples, points, histogram deltas, per-minute

@@ -29,7 +29,8 @@ struct ViewConfig {
 };
 
 // The node's newest sample is recent enough to stand for its present state (one rule for the view
-// and /metrics): received by this process within stale_after_ms.
+// and /metrics): received by this process within stale_after_ms, from an agent whose session has
+// not ended since (a closed session is news at once; a silent one after stale_after_ms).
 bool nodeFresh(const NodeState& n, const ViewConfig& cfg, int64_t now_steady_ms);
 
 // The alarms raised now, by the one alarm rule (model/alarms.h) over the fresh nodes.

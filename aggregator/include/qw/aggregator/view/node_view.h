@@ -19,4 +19,7 @@ void fillSignalFields(const MemberSignals& s, qw::api::NodeView* v);
 // The whole node view at wall-clock time now_wall_ms.
 qw::api::NodeView buildNodeView(const NodeState& n, int64_t now_wall_ms);
 
+// etcd's configuration as an agent reported it, received at received_wall_ms, for the API.
+qw::api::EtcdConfig etcdConfigView(const qw::wire::EtcdConfig& c, int64_t received_wall_ms);
+
 }  // namespace qw::aggregator

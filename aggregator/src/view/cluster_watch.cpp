@@ -1,0 +1,73 @@
+#include "qw/aggregator/view/cluster_watch.h"
+
+#include "qw/log.h"
+
+namespace qw::aggregator {
+
+ClusterWatch::ClusterWatch(const Hub& hub, const ViewConfig& cfg, Store& store, const Clock& clock,
+                           Record record)
+    : hub_(hub), cfg_(cfg), store_(store), clock_(clock), record_(std::move(record)) {}
+
+const RecentHistory& ClusterWatch::recent(int64_t now_wall_ms, int64_t now_steady_ms) {
+  if (recent_read_steady_ms_ >= 0 && now_steady_ms - recent_read_steady_ms_ < 1000) return recent_;
+  recent_read_steady_ms_ = now_steady_ms;
+  RecentHistory r;
+  std::vector<Store::EventCount> counts, quarter;
+  auto err = store_.eventCounts(now_wall_ms - 3600'000, &counts);
+  if (!err) err = store_.eventCounts(now_wall_ms - 900'000, &quarter);
+  if (err) {
+    // Unreadable: left unknown (the engine and the warnings then leave those out), logged.
+    qw::logger("view")->warn("cannot read the last hour of events for the risk model: {}", *err);
+  } else {
+    r.known = true;
+    using K = qw::api::Event;
+    for (const auto& c : counts) {
+      if (c.kind == K::Kind_Name(K::LEADER_CHANGE)) r.leader_changes += c.count;
+      if (c.kind == K::Kind_Name(K::ETCD_RESTART)) r.etcd_restarts[c.node] += c.count;
+      if (c.kind == K::Kind_Name(K::NODE_REBOOT)) r.node_reboots[c.node] += c.count;
+    }
+    for (const auto& c : quarter)
+      if (c.kind == K::Kind_Name(K::LEADER_CHANGE)) r.leader_changes_15m += c.count;
+  }
+  recent_ = std::move(r);
+  return recent_;
+}
+
+ClusterInput ClusterWatch::input() {
+  int64_t wall = clock_.wallMs(), steady = clock_.steadyMs();
+  auto in = clusterInput(hub_, cfg_, wall, steady);
+  in.recent = recent(wall, steady);
+  in.warnings = tracker_.active();
+  return in;
+}
+
+void ClusterWatch::evaluate() {
+  ++evaluations_;
+  int64_t wall = clock_.wallMs(), steady = clock_.steadyMs();
+  auto in = clusterInput(hub_, cfg_, wall, steady);
+  in.recent = recent(wall, steady);
+  // The membership arithmetic alone (no engine, no warnings): what the conditions read.
+  in.warnings.emplace();
+  auto risk_table = std::move(in.risk_table);
+  auto base = computeClusterView(in);
+  const auto& table = risk_table ? *risk_table : risk::defaultTable();
+  auto changes = tracker_.update(risk::warningConditions(in, base, table), steady, wall, table);
+  if (changes.empty()) return;
+  std::vector<Event> events;
+  using K = qw::api::Event;
+  for (const auto& t : changes) {
+    const auto& w = t.warning;
+    std::string code = qw::api::Warning::Code_Name(w.code());
+    events.push_back({wall, K::Kind_Name(t.raised ? K::WARNING_RAISED : K::WARNING_CLEARED),
+                      w.node(), qw::api::Severity_Name(t.raised ? w.severity() : qw::api::INFO),
+                      t.raised
+                          ? code + " raised: " + w.message()
+                          : code + " cleared" + (w.member().empty() ? "" : " on " + w.member()) +
+                                " (it was: " + w.message() + ")",
+                      code, w.member()});
+    qw::logger("view")->info("{}", events.back().message);
+  }
+  if (record_) record_(events);
+}
+
+}  // namespace qw::aggregator
