@@ -3,7 +3,8 @@
 // and the real aggregator. Each run kills a member with SIGKILL (the leader and a follower in
 // turn) and polls the API in-process every 10 ms until the failure tolerance drops with that member
 // unhealthy; then the same with SIGSTOP (a hung member) until that member is unhealthy, and with
-// the member's etcd and its agent killed together (half as many runs). The member is restarted (or
+// the member's etcd and its agent killed together, and stopped together (a node that vanishes
+// without a word; half as many runs each). The member is restarted (or
 // continued) and every member waited healthy between runs. Prints median and max.
 // Not a test. The etcd version is the harness's ($QW_ETCD: 3.4 or 3.5).
 //   qw-bench-detect [--runs N]
@@ -158,6 +159,30 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // The node vanished without a word (power cut, partition): its agent and its etcd stopped
+  // together, so no socket closes; only the aggregator's session pings (--agent-timeout) see it.
+  std::vector<double> vanished;
+  for (int r = 0; r < runs / 2; ++r) {
+    int victim = (r + 2) % s.etcd.size();
+    std::string name = s.etcd.name(victim);
+    json last;
+    auto t0 = Clock::now();
+    s.agents[static_cast<size_t>(victim)]->process().kill(SIGSTOP);
+    ::kill(s.etcd.pid(victim), SIGSTOP);
+    double dt = timeUntil(
+        s.port, t0, 20s,
+        [&](const json& v) { return v["failure_tolerance"] == 0 && memberUnhealthy(v, name); },
+        &last);
+    if (dt >= 0) vanished.push_back(dt);
+    std::printf("  SIGSTOP agent and etcd of %s: %.3f s\n", name.c_str(), dt);
+    ::kill(s.etcd.pid(victim), SIGCONT);
+    s.agents[static_cast<size_t>(victim)]->process().kill(SIGCONT);
+    if (!settle(s)) {
+      std::fprintf(stderr, "not every member healthy again after SIGCONT of node of %s\n",
+                   name.c_str());
+      return 1;
+    }
+  }
   report("kill -9 leader", kill_leader, 0.25);
   report("kill -9 follower", kill_follower, 0.25);
   std::vector<double> all = kill_leader;
@@ -165,5 +190,6 @@ int main(int argc, char** argv) {
   report("kill -9 (all)", all, 0.25);
   report("SIGSTOP (hung member)", hang, 0.8 + 0.5);
   report("kill -9 agent and etcd", node_gone, 0.25);
+  report("SIGSTOP agent and etcd", vanished, 2.0);
   return 0;
 }

@@ -261,7 +261,9 @@ int main(int argc, char** argv) {
       frames[static_cast<size_t>(a)].push_back(m.SerializeAsString());
       bytes += frames[static_cast<size_t>(a)].back().size();
     }
-  qw::test::Aggregator agg(tmp.path(), {"--max-frame-bytes", "4194304"});
+  // A long agent timeout: the clients hold their sessions silent until every one is connected.
+  qw::test::Aggregator agg(tmp.path(),
+                           {"--max-frame-bytes", "4194304", "--agent-timeout", "10min"});
   int port = agg.start();
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};

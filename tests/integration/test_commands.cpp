@@ -55,7 +55,8 @@ TEST_CASE("commands: a real agent's config report with secrets redacted, then 40
   ::chmod(token_file.c_str(), 0600);
   EtcdCluster etcd(1, tmp.path());
   etcd.start();
-  Aggregator agg(tmp.path(), {"--token-file", token_file});
+  // A long agent timeout, so the stopped agent below keeps its session until the command times out.
+  Aggregator agg(tmp.path(), {"--token-file", token_file, "--agent-timeout", "30s"});
   int port = agg.start();
   Agent a(tmp.path(), "node-1", etcd.clientUrl(0), agg.streamUrl(),
           {"--token-file", token_file, "--failure-domain", "rack-7"});

@@ -2,7 +2,8 @@
 // INFO advisories only; a killed member raises MEMBER_DOWN and its restart clears it, both as
 // events; a hung member (SIGSTOP) is unhealthy with "timeout" and healthy again after SIGCONT; a
 // member whose WAL fdatasyncs take 150 ms (strace fault injection) raises the fsync warning, a
-// risk factor and the SLOW_DISK timing advice.
+// risk factor and the SLOW_DISK timing advice; a node whose agent and etcd vanish without a word
+// is shown disconnected through the aggregator's session pings.
 #include <signal.h>
 
 #include <atomic>
@@ -95,6 +96,44 @@ TEST_CASE("a hung member is unhealthy with timeout and healthy again after SIGCO
   REQUIRE(s.waitView(
       [&](const json& v) {
         const auto* m = member(v, m2);
+        return healthyWithTolerance1(v) && m && (*m)["healthy"] == true;
+      },
+      60s));
+}
+
+// A node that vanishes without a word (power cut, partition): its agent and its etcd stopped
+// together, so neither socket closes. The aggregator pings every agent session at half of
+// --agent-timeout (2 s) and closes the one that does not answer: the member is shown with
+// "disconnected", long before --stale-after (60 s here, so only the session timeout can do it).
+TEST_CASE("a node whose agent and etcd vanish without a word is disconnected by the ping timeout",
+          "[vanish]") {
+  ClusterStack s("qw-vanish");
+  s.agg.stop();
+  s.agg.setExtra({"--stale-after", "60s"});
+  s.port = s.agg.start();
+  REQUIRE(s.waitView(healthyWithTolerance1, 60s));
+  std::string m3 = s.etcd.name(2);
+  auto t0 = std::chrono::steady_clock::now();
+  s.agents[2]->process().kill(SIGSTOP);
+  ::kill(s.etcd.pid(2), SIGSTOP);
+  bool gone = s.waitView(
+      [&](const json& v) {
+        const auto* m = member(v, m3);
+        return m && (*m)["healthy"] == false && v["failure_tolerance"] == 0;
+      },
+      30s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ::kill(s.etcd.pid(2), SIGCONT);
+  s.agents[2]->process().kill(SIGCONT);
+  INFO("view: " << s.last.dump());
+  REQUIRE(gone);
+  std::string reason = (*member(s.last, m3))["reasons"][0];
+  CHECK(reason.find("disconnected") != std::string::npos);
+  CHECK(took < 30s);  // generous: qw-bench-detect measures it (about 2 s)
+  // Continued, the agent reconnects and resends what it sampled meanwhile.
+  REQUIRE(s.waitView(
+      [&](const json& v) {
+        const auto* m = member(v, m3);
         return healthyWithTolerance1(v) && m && (*m)["healthy"] == true;
       },
       60s));

@@ -63,6 +63,11 @@ void registerOptions(Options& o, AggregatorConfig* c) {
               &c->durability);
   o.addDuration("stale-after", "An agent silent this long has no fresh data.", &c->stale_after,
                 500ms, 1h);
+  o.addDuration("agent-timeout",
+                "An agent session from which nothing arrives for this long (not even the answer "
+                "to the ping sent at half of it) is closed and its node shown disconnected: how "
+                "fast an agent that vanishes without a word (power cut, partition) is noticed.",
+                &c->agent_timeout, 1s, 10min);
   o.addInt("max-apply-lag", "Applied-index distance to the leader a healthy member may have.",
            &c->max_apply_lag, 1, int64_t{1} << 40);
   o.addInt("max-agents", "Most agents connected at once.", &c->max_agents, 1, 100000);
@@ -132,6 +137,7 @@ int runAggregator(const AggregatorConfig& c) {
   scfg.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
   scfg.view.cluster_name = c.cluster_name;
   scfg.view.stale_after_ms = c.stale_after.count();
+  scfg.idle_timeout = c.agent_timeout;
   scfg.view.max_apply_lag = static_cast<uint64_t>(c.max_apply_lag);
   {
     auto table = std::make_shared<risk::Table>(risk::defaultTable());

@@ -32,9 +32,9 @@ struct ServerConfig {
   bool allow_no_token = true;  // false when listening beyond loopback without a token
   size_t max_frame_bytes = 1 << 20;
   size_t max_agents = 256;
-  std::chrono::milliseconds idle_timeout{30000};
-  size_t max_series_points = 11000;  // a series answer never holds more points
-  bool prune = true;                 // run retention in small steps from the event loop
+  std::chrono::milliseconds idle_timeout{2000};  // agent sessions: pings at half of it
+  size_t max_series_points = 11000;              // a series answer never holds more points
+  bool prune = true;                             // run retention in small steps from the event loop
   std::chrono::milliseconds command_timeout{5000};  // an agent's answer to a command, at most
   ViewConfig view;
 };
