@@ -703,10 +703,14 @@ class Reader {
     std::vector<uint64_t> children;
     children.reserve(count);
     std::string_view prev;
+    uint64_t data_end = 0;
     for (size_t i = 0; i < count; ++i) {
       const uint8_t* e = page.data() + kHeaderBytes + i * kElementBytes;
       std::string_view key;
-      if (!elementKey(page, count, i, le32(e), le32(e + 4), 0, &key, here)) return false;
+      if (!elementKey(page.data(), page.size(), count, i, le32(e), le32(e + 4), 0, &data_end, &key,
+                      here)) {
+        return false;
+      }
       if (i > 0 && !(prev < key)) {
         return fail(BboltFailure::kTree, here + ": branch keys out of order at element " + num(i) +
                                              " (" + printable(key) + ")");
@@ -734,12 +738,12 @@ class Reader {
   }
 
   // Element i's key (and for a leaf, value of `vsize` bytes right after it) inside the page.
-  bool elementKey(const std::vector<uint8_t>& page, size_t count, size_t i, uint64_t pos,
-                  uint64_t ksize, uint64_t vsize, std::string_view* key, const std::string& here) {
-    return elementKey(page.data(), page.size(), count, i, pos, ksize, vsize, key, here);
-  }
+  // bbolt writes the elements' data one after the other behind the element array; `data_end`
+  // is where the previous element's ended. Data that overlaps would let one value be read as
+  // many nested buckets (work exponential in the depth): refused.
   bool elementKey(const uint8_t* page, size_t span, size_t count, size_t i, uint64_t pos,
-                  uint64_t ksize, uint64_t vsize, std::string_view* key, const std::string& here) {
+                  uint64_t ksize, uint64_t vsize, uint64_t* data_end, std::string_view* key,
+                  const std::string& here) {
     uint64_t at = kHeaderBytes + i * kElementBytes + pos;
     if (at < kHeaderBytes + count * kElementBytes) {
       return fail(BboltFailure::kPage, here + ": element " + num(i) + "'s key at byte " + num(at) +
@@ -750,9 +754,15 @@ class Reader {
                                            " bytes, value " + num(vsize) + " at byte " + num(at) +
                                            ") runs past the page's " + num(span) + " bytes");
     }
+    if (at < *data_end) {
+      return fail(BboltFailure::kPage, here + ": element " + num(i) + "'s data at byte " + num(at) +
+                                           " overlaps the element before it (to byte " +
+                                           num(*data_end) + ")");
+    }
     if (ksize == 0) {
       return fail(BboltFailure::kPage, here + ": element " + num(i) + " has an empty key");
     }
+    *data_end = at + ksize + vsize;
     *key = std::string_view(reinterpret_cast<const char*>(page) + at, size_t(ksize));
     return true;
   }
@@ -762,12 +772,14 @@ class Reader {
                 const std::string& here) {
     size_t count = le16(page + 10);
     if (!elementsFit(count, span, here)) return false;
+    uint64_t data_end = 0;
     for (size_t i = 0; i < count; ++i) {
       const uint8_t* e = page + kHeaderBytes + i * kElementBytes;
       uint32_t flags = le32(e);
       uint32_t vsize = le32(e + 12);
       std::string_view key;
-      if (!elementKey(page, span, count, i, le32(e + 4), le32(e + 8), vsize, &key, here)) {
+      if (!elementKey(page, span, count, i, le32(e + 4), le32(e + 8), vsize, &data_end, &key,
+                      here)) {
         return false;
       }
       std::string_view value(key.data() + key.size(), vsize);

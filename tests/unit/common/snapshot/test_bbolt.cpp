@@ -596,7 +596,7 @@ TEST_CASE("bbolt: a chain of branches deeper than any real tree is refused") {
   CHECK(contains(r.error, "levels deep"));
 }
 
-TEST_CASE("bbolt: bad pages, elements and key order are refused") {
+TEST_CASE("bbolt: bad pages and elements and key order are refused") {
   snapfix::TempDir t;
   using E = DbBuilder::Elem;
   auto oneBucket = [](const std::vector<E>& elems) {
@@ -666,6 +666,17 @@ TEST_CASE("bbolt: bad pages, elements and key order are refused") {
     auto b = oneBucket({E{"a", "1"}, E{"b", "2"}});
     putLe(b.bytes(), 3 * 4096 + 16 + 4, 4, 4);  // the key inside the element array
     CHECK(contains(readBytes(t, b.snapshot()).error, "lies in the element array"));
+  }
+  {
+    // Element 1 reads element 0's bytes again ("ax" after "a": in order, but overlapping). Left
+    // in, one value could be read as the bucket of many elements, each of them again.
+    auto b = oneBucket({E{"a", "x"}, E{"b", "y"}});
+    putLe(b.bytes(), 3 * 4096 + 32 + 4, 16, 4);  // pos: back to element 0's data at byte 48
+    putLe(b.bytes(), 3 * 4096 + 32 + 8, 2, 4);   // ksize
+    putLe(b.bytes(), 3 * 4096 + 32 + 12, 0, 4);  // vsize
+    auto r = readBytes(t, b.snapshot());
+    CHECK(r.failed == BboltFailure::kPage);
+    CHECK(contains(r.error, "element 1's data at byte 48 overlaps the element before it"));
   }
   {
     auto b = oneBucket({E{"a", "1"}});
@@ -788,7 +799,7 @@ TEST_CASE("bbolt: a persisted freelist is read and checked") {
   }
 }
 
-TEST_CASE("bbolt: limits, cancel and throttle") {
+TEST_CASE("bbolt: limits and cancel and throttle") {
   snapfix::TempDir t;
   auto path = fixturePath("etcd-3.5-other");
   auto want = readEtcdSnapshot(path);
