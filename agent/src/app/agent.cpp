@@ -22,6 +22,7 @@
 #include "qw/agent/collect/error_once.h"
 #include "qw/agent/collect/etcd_config_collector.h"
 #include "qw/agent/collect/etcd_sampler.h"
+#include "qw/agent/collect/snapshot_catalog.h"
 #include "qw/agent/collect/unit_collector.h"
 #include "qw/agent/parse/etcd_metrics.h"
 #include "qw/agent/sys/host.h"
@@ -177,6 +178,22 @@ void Agent::buildSamplers() {
   paths.unit = cfg_.etcd_unit;
   paths.flavor = cfg_.etcd_flavor == "auto" ? "etcd" : cfg_.etcd_flavor;
   etcd_config_ = std::make_unique<EtcdConfigCollector>(paths, *worker_);
+  snapshot_worker_ = std::make_unique<IdleWorker>(ioc_.get_executor());
+  SnapshotCatalogConfig scfg;
+  scfg.dirs = cfg_.snapshot_dirs;
+  scfg.data_dir = cfg_.etcd_data_dir;
+  scfg.sysfs_root = cfg_.sysfs_root;
+  scfg.bytes_per_second = static_cast<uint64_t>(cfg_.snapshot_verify_rate);
+  scfg.scan_interval_ms = cfg_.snapshot_scan_interval.count();
+  snapshots_ = std::make_unique<SnapshotCatalogCollector>(scfg, *snapshot_worker_);
+  if (cfg_.commands) {
+    // Answered from memory on the uplink's reader: the scan and the checks run in the background.
+    auto* catalog = snapshots_.get();
+    cfg_.commands->add(qw::wire::Command::kListSnapshots, [catalog](const qw::wire::Command&) {
+      return CommandOutcome{qw::wire::CommandResult::OK, "",
+                            catalog->catalog().SerializeAsString()};
+    });
+  }
   metrics_url_ =
       *parseUrl(cfg_.etcd_metrics_url.empty()
                     ? cfg_.etcd_endpoint + (cfg_.etcd_endpoint.back() == '/' ? "" : "/") + "metrics"
@@ -297,6 +314,8 @@ void Agent::sampleNode(qw::wire::NodeSample* s) {
   unit_->collect(steady_ms, s);
   etcd_config_->setProcess(host_->etcdPid(), host_->dataDir());
   etcd_config_->collect(steady_ms, s);
+  snapshots_->setDataDir(host_->dataDir());
+  snapshots_->collect(steady_ms, s);
   if (auto delivered = unit_->takeDelivered()) {
     std::vector<ErrorOnce::Failure> failed;
     if (!delivered->empty()) failed.emplace_back("unit/unit", *delivered);

@@ -38,6 +38,12 @@ void registerOptions(Options& o, AgentConfig* c) {
               "as mmcblk0), for filesystems without one (btrfs subvolumes, overlay).",
               &c->etcd_data_device);
   o.addList("snapshot-dir", "A directory holding etcd snapshots (repeatable).", &c->snapshot_dirs);
+  o.addDuration("snapshot-scan-interval",
+                "How often the snapshot dirs are listed (new or changed files are then checked).",
+                &c->snapshot_scan_interval, 1s, 24h);
+  o.addInt("snapshot-verify-rate",
+           "Bytes per second the snapshot checks read at, at idle I/O priority (0: unthrottled).",
+           &c->snapshot_verify_rate, 0, int64_t{1} << 40);
   o.addString("etcd-unit",
               "systemd unit running etcd whose restarts are counted (k3s.service, etcd.service).",
               &c->etcd_unit);

@@ -68,6 +68,9 @@ void registerOptions(Options& o, AggregatorConfig* c) {
                 "to the ping sent at half of it) is closed and its node shown disconnected: how "
                 "fast an agent that vanishes without a word (power cut, partition) is noticed.",
                 &c->agent_timeout, 1s, 10min);
+  o.addDuration("snapshot-poll",
+                "How often each agent is asked for its snapshot catalogue (GET /api/v1/snapshots).",
+                &c->snapshot_poll, 1s, 24h);
   o.addInt("max-apply-lag", "Applied-index distance to the leader a healthy member may have.",
            &c->max_apply_lag, 1, int64_t{1} << 40);
   o.addInt("max-agents", "Most agents connected at once.", &c->max_agents, 1, 100000);
@@ -138,6 +141,7 @@ int runAggregator(const AggregatorConfig& c) {
   scfg.view.cluster_name = c.cluster_name;
   scfg.view.stale_after_ms = c.stale_after.count();
   scfg.idle_timeout = c.agent_timeout;
+  scfg.snapshot_poll = c.snapshot_poll;
   scfg.view.max_apply_lag = static_cast<uint64_t>(c.max_apply_lag);
   {
     auto table = std::make_shared<risk::Table>(risk::defaultTable());

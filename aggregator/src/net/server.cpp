@@ -4,7 +4,12 @@
 #include "qw/aggregator/api/router.h"
 #include "qw/aggregator/net/http_session.h"
 #include "qw/aggregator/net/listener.h"
+#include "qw/aggregator/snapshots/catalog.h"
 #include "qw/log.h"
+
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
 
 namespace qw::aggregator {
 
@@ -20,10 +25,11 @@ Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, c
   watch_ = std::make_unique<ClusterWatch>(
       hub, cfg_.view, store_, clock_, [this](const std::vector<Event>& e) { ingest_->record(e); });
   ingest_->onCommitted([this] { watch_->evaluate(); });
+  snapshots_ = std::make_unique<SnapshotCatalog>();
   router_ = std::make_unique<Router>();
   api_ = std::make_unique<ApiContext>(ApiContext{hub, store_, *ingest_, *watch_, clock_, cfg_.view,
                                                  cfg_.max_series_points, cfg_.command_timeout,
-                                                 nullptr});
+                                                 nullptr, snapshots_.get()});
   api_->stats = [this] {
     SelfStats self = ingest_->stats();
     self.connected_agents = http_->agents;
@@ -32,6 +38,7 @@ Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, c
   addClusterRoutes(*router_, *api_);
   addNodeRoutes(*router_, *api_);
   addHistoryRoutes(*router_, *api_);
+  addSnapshotRoutes(*router_, *api_);
   http_ = std::make_unique<HttpContext>(HttpContext{cfg_, *ingest_, *router_, 0});
   listener_ = std::make_unique<Listener>(ioc_, cfg_.tls, *http_);
 }
@@ -42,6 +49,7 @@ tcp::endpoint Server::listen(const tcp::endpoint& ep) {
   auto bound = listener_->listen(ep);
   schedulePrune(2s);
   scheduleWatch();
+  scheduleSnapshotPoll(2s);
   return bound;
 }
 
@@ -50,6 +58,7 @@ void Server::shutdown() {
   listener_->close();
   if (prune_timer_) prune_timer_->cancel();
   if (watch_timer_) watch_timer_->cancel();
+  if (snapshot_timer_) snapshot_timer_->cancel();
   ingest_->shutdown();
 }
 
@@ -69,6 +78,52 @@ void Server::scheduleWatch() {
     watch_->evaluate();
     scheduleWatch();
   });
+}
+
+// Every agent's snapshot catalogue, asked over the command channel (the agent answers from
+// memory; its checks run in the background). One round at a time.
+void Server::scheduleSnapshotPoll(std::chrono::milliseconds after) {
+  if (stopping_) return;
+  if (!snapshot_timer_) snapshot_timer_ = std::make_unique<net::steady_timer>(ioc_);
+  snapshot_timer_->expires_after(after);
+  snapshot_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    if (!polling_snapshots_) {
+      polling_snapshots_ = true;
+      net::co_spawn(ioc_, pollSnapshots(),
+                    [this](std::exception_ptr) { polling_snapshots_ = false; });
+    }
+    scheduleSnapshotPoll(cfg_.snapshot_poll);
+  });
+}
+
+net::awaitable<void> Server::pollSnapshots() {
+  std::set<uint64_t> known;
+  std::vector<Store::MemberRecord> history;
+  if (auto err = store_.memberHistory(&history))
+    qw::logger("snapshots")->warn("member history: {}", *err);
+  for (const auto& m : history) known.insert(m.info.id);
+  std::vector<std::string> names;
+  for (const auto& [name, n] : api_->hub.nodes()) names.push_back(name);
+  for (const auto& name : names) {
+    if (stopping_) co_return;
+    qw::wire::Command cmd;
+    cmd.mutable_list_snapshots();
+    auto r = co_await ingest_->command(name, std::move(cmd), cfg_.command_timeout);
+    if (stopping_) co_return;
+    if (r.kind != CommandReply::Kind::kOk) {
+      snapshots_->noteError(name, r.message.empty() ? "no answer" : r.message);
+      continue;
+    }
+    qw::wire::SnapshotCatalog cat;
+    if (!cat.ParseFromString(r.payload)) {
+      snapshots_->noteError(name, "the agent sent a malformed snapshot catalogue");
+      continue;
+    }
+    auto events = snapshots_->update(name, cat, known, clock_.wallMs());
+    for (const auto& e : events) qw::logger("snapshots")->info("{}: {}", name, e.message);
+    if (!events.empty()) ingest_->record(events);
+  }
 }
 
 void Server::schedulePrune(std::chrono::milliseconds after) {

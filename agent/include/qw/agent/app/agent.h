@@ -38,7 +38,9 @@ struct AgentConfig {
   std::string etcd_data_dir;     // default: k3s/kubeadm layout, else etcd's --data-dir
   std::string etcd_data_device;  // override: "MAJ:MIN" or a disk name
   std::vector<std::string> snapshot_dirs;
-  std::string etcd_unit;  // systemd unit whose restarts are counted
+  std::chrono::milliseconds snapshot_scan_interval{60000};
+  int64_t snapshot_verify_rate = 16 << 20;  // bytes/s the snapshot checks read at (0: unthrottled)
+  std::string etcd_unit;                    // systemd unit whose restarts are counted
   std::string etcd_flavor = "auto";
   std::string detect_root = "/";
   std::string io_priority = "idle";
@@ -76,6 +78,7 @@ class EtcdConfigCollector;
 class EtcdSampler;
 class HostSampler;
 class IdleWorker;
+class SnapshotCatalogCollector;
 class Spool;
 class Uplink;
 class UnitCollector;
@@ -139,6 +142,9 @@ class Agent {
   std::unique_ptr<IdleWorker> worker_;  // before the collectors it serves; after ioc_
   std::unique_ptr<UnitCollector> unit_;
   std::unique_ptr<EtcdConfigCollector> etcd_config_;  // after the worker it posts to
+  // Snapshot checks read whole files: a worker of their own, so they never hold up the others.
+  std::unique_ptr<IdleWorker> snapshot_worker_;
+  std::unique_ptr<SnapshotCatalogCollector> snapshots_;  // after its worker
   uint64_t cycle_ = 0, etcd_errors_ = 0;
   uint64_t early_probes_ = 0;  // cycles run at once because etcd closed its connection
   std::string last_etcd_error_, last_etcd_state_, logged_data_dir_, logged_device_;

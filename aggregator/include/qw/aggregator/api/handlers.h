@@ -1,7 +1,8 @@
 #pragma once
 // The API's routes (README, "API"), one file per group: handlers_cluster.cpp (/healthz,
 // /api/v1/cluster, /metrics, the page), handlers_nodes.cpp (/api/v1/nodes, a node, its config),
-// handlers_history.cpp (/api/v1/metrics, a node's series, /api/v1/events).
+// handlers_history.cpp (/api/v1/metrics, a node's series, /api/v1/events), handlers_snapshots.cpp
+// (/api/v1/snapshots).
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -17,6 +18,8 @@
 
 namespace qw::aggregator {
 
+class SnapshotCatalog;
+
 // What the handlers read; owned by the Server, alive as long as its router.
 struct ApiContext {
   Hub& hub;
@@ -28,6 +31,7 @@ struct ApiContext {
   size_t max_series_points = 11000;
   std::chrono::milliseconds command_timeout{5000};
   std::function<SelfStats()> stats;  // the aggregator's own counters (for /metrics)
+  SnapshotCatalog* snapshots = nullptr;
 };
 
 // The cluster view now (ClusterWatch::view: recent history and warnings included).
@@ -36,5 +40,6 @@ qw::api::ClusterView clusterView(ApiContext& ctx);
 void addClusterRoutes(Router& r, ApiContext& ctx);
 void addNodeRoutes(Router& r, ApiContext& ctx);
 void addHistoryRoutes(Router& r, ApiContext& ctx);
+void addSnapshotRoutes(Router& r, ApiContext& ctx);
 
 }  // namespace qw::aggregator

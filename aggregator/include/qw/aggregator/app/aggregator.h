@@ -15,7 +15,8 @@ struct AggregatorConfig {
   std::string cluster_name = "default";
   std::string durability = "normal";  // normal | full
   std::chrono::milliseconds stale_after{5000};
-  std::chrono::milliseconds agent_timeout{2000};  // a silent agent session is closed after it
+  std::chrono::milliseconds agent_timeout{2000};
+  std::chrono::milliseconds snapshot_poll{60000};  // a silent agent session is closed after it
   int64_t max_apply_lag = 5000;
   int64_t max_agents = 256;
   int64_t max_frame_bytes = 1 << 20;

@@ -36,12 +36,14 @@ struct ServerConfig {
   size_t max_series_points = 11000;              // a series answer never holds more points
   bool prune = true;                             // run retention in small steps from the event loop
   std::chrono::milliseconds command_timeout{5000};  // an agent's answer to a command, at most
+  std::chrono::milliseconds snapshot_poll{60000};   // how often each agent's catalogue is asked
   ViewConfig view;
 };
 
 class Router;
 class Listener;
 struct ApiContext;
+class SnapshotCatalog;
 struct HttpContext;
 
 class Server {
@@ -66,6 +68,8 @@ class Server {
  private:
   void schedulePrune(std::chrono::milliseconds after);
   void scheduleWatch();
+  void scheduleSnapshotPoll(std::chrono::milliseconds after);
+  boost::asio::awaitable<void> pollSnapshots();
 
   boost::asio::io_context& ioc_;
   Store& store_;
@@ -73,12 +77,15 @@ class Server {
   const Clock& clock_;
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<ClusterWatch> watch_;
+  std::unique_ptr<SnapshotCatalog> snapshots_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ApiContext> api_;
   std::unique_ptr<HttpContext> http_;
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<boost::asio::steady_timer> prune_timer_;
   std::unique_ptr<boost::asio::steady_timer> watch_timer_;
+  std::unique_ptr<boost::asio::steady_timer> snapshot_timer_;
+  bool polling_snapshots_ = false;
   bool stopping_ = false;
 };
 

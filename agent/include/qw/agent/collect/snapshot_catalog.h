@@ -1,0 +1,72 @@
+#pragma once
+// The node's snapshot catalogue: every file in the snapshot dirs (k3s's server/db/snapshots, each
+// --snapshot-dir), which disk it lives on against etcd's data dir, and what the checks of
+// qw/snapshot/ found (the SHA-256 trailer, then the bbolt structure and what etcd keeps in it).
+// The scan and the checks run on a worker thread of their own at idle CPU and I/O priority,
+// throttled, so a multi-GB snapshot never holds up the unit poll or etcd's config read, and
+// reading it does not raise etcd's fsync latency. A file is checked once per identity (inode,
+// size, mtime); the catalogue answers ListSnapshots from memory (catalog() is thread-safe).
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "qw/agent/collect/collector.h"
+#include "qw/agent/sys/worker.h"
+#include "wire.pb.h"
+
+namespace qw::agent {
+
+struct SnapshotCatalogConfig {
+  std::vector<std::string> dirs;
+  std::string data_dir;  // etcd's data dir ("" unknown: same_disk_as_data stays absent)
+  std::string sysfs_root = "/sys";
+  uint64_t bytes_per_second = 16ull << 20;  // read rate of the checks (0: unthrottled)
+  int64_t scan_interval_ms = 60000;
+};
+
+class SnapshotCatalogCollector : public Collector {
+ public:
+  SnapshotCatalogCollector(SnapshotCatalogConfig cfg, IdleWorker& worker);
+  ~SnapshotCatalogCollector() override;
+  std::string_view name() const override { return "snapshots"; }
+  int64_t intervalMs() const override { return cfg_.scan_interval_ms; }
+  // etcd's data dir as the host sampler resolved it (before each collect()).
+  void setDataDir(const std::string& d) { data_dir_ = d; }
+  // Posts a scan when one is due and none is running; adds nothing to the sample.
+  void collect(int64_t now_ms, qw::wire::NodeSample* s) override;
+  // The newest catalogue (a file being checked is PENDING with its progress).
+  qw::wire::SnapshotCatalog catalog() const;
+
+  // One scan of `cfg` (the worker's job, public for the tests): lists the dirs, reuses the check
+  // of a file whose identity did not change since `previous`, checks the others one by one and
+  // publishes into `state` after each. Blocking.
+  struct State;
+  static void scan(const SnapshotCatalogConfig& cfg, const std::shared_ptr<State>& state);
+
+ private:
+  SnapshotCatalogConfig cfg_;
+  IdleWorker& worker_;
+  std::string data_dir_;
+  int64_t scanned_at_ = -1;
+  std::shared_ptr<State> state_;
+};
+
+// Shared between the scan thread and the command handler.
+struct SnapshotCatalogCollector::State {
+  struct Known {
+    uint64_t ino = 0, size = 0;
+    int64_t mtime_ns = 0;
+    qw::wire::SnapshotCheck check;
+  };
+  mutable std::mutex mu;
+  qw::wire::SnapshotCatalog catalog;   // guarded by mu
+  std::map<std::string, Known> known;  // path -> last check; the scan thread's own
+  std::atomic<bool> in_flight{false};
+  std::atomic<bool> cancel{false};  // set when the collector goes
+};
+
+}  // namespace qw::agent

@@ -1,0 +1,163 @@
+// The snapshot catalogue on real etcd (3.4 and 3.5): snapshots saved with the real etcdctl into an
+// agent's --snapshot-dir, with damaged copies beside them (truncated, trailer flipped, a .part,
+// one of another cluster), reach GET /api/v1/snapshots through the command channel, each judged
+// with its reason; the good one is verified with the revision and the live key count etcd
+// reported; a file that disappears is an event.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "../harness/harness.h"
+
+using namespace qw::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string etcdctl() { return fs::path(etcdBinary()).parent_path().string() + "/etcdctl"; }
+
+// Runs etcdctl against `url`; its stdout.
+std::string ctl(const std::string& url, const std::string& args, const std::string& dir) {
+  std::string out = dir + "/etcdctl.out";
+  std::string cmd =
+      "ETCDCTL_API=3 " + etcdctl() + " --endpoints " + url + " " + args + " > " + out + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (rc != 0) FAIL("etcdctl " << args << ": " << text);
+  return text;
+}
+
+void copyWith(const std::string& from, const std::string& to,
+              const std::function<void(std::string&)>& change) {
+  std::ifstream in(from, std::ios::binary);
+  std::string b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  change(b);
+  std::ofstream(to, std::ios::binary) << b;
+}
+
+const json* snapshot(const json& l, const std::string& path) {
+  for (const auto& s : l["snapshots"])
+    if (s["path"] == path) return &s;
+  return nullptr;
+}
+
+bool hasReason(const json& s, const std::string& part) {
+  for (const auto& r : s["reasons"])
+    if (r.get<std::string>().find(part) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the snapshot catalogue verifies a real snapshot and names what is wrong with the rest",
+          "[snapshots]") {
+  TempDir tmp("qw-snapshots");
+  std::string snaps = tmp.path() + "/snapshots";
+  fs::create_directories(snaps);
+  EtcdCluster etcd(1, tmp.path());
+  etcd.start();
+  std::string url = etcd.clientUrl(0);
+  for (int i = 0; i < 20; ++i)
+    ctl(url, "put /k/" + std::to_string(i) + " v" + std::to_string(i), tmp.path());
+  ctl(url, "put /k/3 again", tmp.path());
+  ctl(url, "del /k/5", tmp.path());
+  auto count = json::parse(ctl(url, "get /k/ --prefix --limit=1 -w json", tmp.path()));
+  int64_t live = count["count"];
+  int64_t revision = count["header"]["revision"];
+  CHECK(live == 19);
+  std::string good = snaps + "/etcd-snapshot-good";
+  ctl(url, "snapshot save " + good, tmp.path());
+
+  // Another cluster's snapshot: a second one-member cluster (another member id).
+  std::string other_dir = tmp.path() + "/other";
+  fs::create_directories(other_dir);
+  {
+    EtcdCluster other(1, other_dir);
+    other.start();
+    ctl(other.clientUrl(0), "put /x y", tmp.path());
+    ctl(other.clientUrl(0), "snapshot save " + snaps + "/etcd-snapshot-other", tmp.path());
+  }
+  // Damaged copies, older than the good one (the newest verified must be the good one).
+  copyWith(good, snaps + "/etcd-snapshot-truncated",
+           [](std::string& b) { b.resize(b.size() - 4096); });
+  copyWith(good, snaps + "/etcd-snapshot-flipped", [](std::string& b) { b.back() ^= 0x5a; });
+  copyWith(good, snaps + "/etcd-snapshot-inflight.part", [](std::string&) {});
+  copyWith(good, snaps + "/etcd-snapshot-page", [](std::string& b) {
+    for (size_t i = 4 * 4096; i < 4 * 4096 + 64 && i < b.size(); ++i) b[i] = '\xff';
+  });
+
+  Aggregator agg(tmp.path(), {"--snapshot-poll", "1s"});
+  int port = agg.start();
+  Agent a(tmp.path(), "node-1", url, agg.streamUrl(),
+          {"--snapshot-dir", snaps, "--snapshot-scan-interval", "2s"});
+  a.start();
+
+  json l;
+  bool done = waitFor(
+      [&] {
+        auto r = getJson(port, "/api/v1/snapshots");
+        if (!r || (*r)["snapshots"].size() != 6) return false;
+        for (const auto& s : (*r)["snapshots"])
+          if (s["status"] == "pending") return false;
+        // The cluster check needs the member history: wait until the good one is verified.
+        const auto* g = snapshot(*r, good);
+        if (!g || (*g)["status"] != "verified") return false;
+        l = *r;
+        return true;
+      },
+      60s, 250ms);
+  INFO(l.dump(2));
+  REQUIRE(done);
+  const auto& g = *snapshot(l, good);
+  CHECK(g["verified"] == true);
+  CHECK(g["node"] == "node-1");
+  CHECK(g["revision"] == revision);
+  CHECK(g["live_keys"] == live);
+  CHECK(g["member_ids"].size() == 1);
+  CHECK(g["sha256"].get<std::string>().size() == 64);
+  CHECK(l["newest_verified"] == "node-1:" + good);
+  CHECK(l["verified"] == 1);
+  CHECK(l["failing"] == 5);
+
+  const auto* t = snapshot(l, snaps + "/etcd-snapshot-truncated");
+  REQUIRE(t);
+  CHECK((*t)["status"] == "failed");
+  CHECK(hasReason(*t, "complete"));
+  const auto* f = snapshot(l, snaps + "/etcd-snapshot-flipped");
+  REQUIRE(f);
+  CHECK(hasReason(*f, "complete"));
+  CHECK(hasReason(*f, "SHA-256"));
+  const auto* p = snapshot(l, snaps + "/etcd-snapshot-inflight.part");
+  REQUIRE(p);
+  CHECK(hasReason(*p, ".part"));
+  const auto* pg = snapshot(l, snaps + "/etcd-snapshot-page");
+  REQUIRE(pg);
+  CHECK((*pg)["status"] == "failed");
+  const auto* o = snapshot(l, snaps + "/etcd-snapshot-other");
+  REQUIRE(o);
+  CHECK((*o)["status"] == "failed");
+  CHECK(hasReason(*o, "another cluster"));
+  bool complete_ok = false;
+  for (const auto& c : (*o)["checks"]) complete_ok |= c["check"] == "complete" && c["ok"] == true;
+  CHECK(complete_ok);  // a sound file: only the cluster check fails
+
+  auto ev = getJson(port, "/api/v1/events?kind=SNAPSHOT_FAILED");
+  REQUIRE(ev);
+  CHECK((*ev)["events"].size() == 5);
+
+  // A file that disappears is an event.
+  fs::remove(snaps + "/etcd-snapshot-truncated");
+  REQUIRE(waitFor(
+      [&] {
+        auto e = getJson(port, "/api/v1/events?kind=SNAPSHOT_GONE");
+        return e && (*e)["events"].size() == 1;
+      },
+      30s, 500ms));
+}
