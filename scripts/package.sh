@@ -227,7 +227,7 @@ declare -A elf=([amd64]='x86-64' [arm64]='ARM aarch64' [armhf]='ARM, EABI5')
 declare -A strip=([amd64]=strip [arm64]=aarch64-linux-gnu-strip [armhf]=arm-linux-gnueabihf-strip)
 sizes=""
 build_deb() {  # $1 package $2 arch
-  local pkg=$1 arch=$2 d=$stage/$1_$2 comp unit bins desc depends recommends
+  local pkg=$1 arch=$2 d=$stage/$1_$2 comp unit bins desc depends recommends suggests=""
   rm -rf "$d"
   mkdir -p "$d/DEBIAN" "$d/usr/bin" "$d/lib/systemd/system" "$d/etc/quorumwatch" \
     "$d/usr/share/doc/$pkg" "$d/usr/share/man/man8"
@@ -242,6 +242,10 @@ build_deb() {  # $1 package $2 arch
  to quorumwatch-aggregator, at idle I/O priority and low CPU weight."
   else
     comp=aggregator bins="quorumwatch-aggregator quorumwatch" depends="$dep_aggregator" recommends=""
+    # Restore drills run etcd's own tools. Only suggested: etcd-server starts a service on
+    # 127.0.0.1:2379, which on a k3s or kubeadm node would take the real etcd's port (README
+    # "Restore drills" says how to get the binaries without a service).
+    suggests="etcd-server, etcd-client"
     desc="etcd quorum monitor: aggregator, API and CLI
  quorumwatch gives early warning for etcd on small clusters (Raspberry Pi
  k3s or kubeadm, or plain etcd, 3 to 7 nodes). The aggregator receives the
@@ -303,6 +307,7 @@ Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$d" | cut -f1)
 Depends: $depends, adduser
 ${recommends:+Recommends: $recommends
+}${suggests:+Suggests: $suggests
 }Built-Using: ${built_using[$arch]}
 Section: admin
 Priority: optional

@@ -161,3 +161,161 @@ TEST_CASE("the snapshot catalogue verifies a real snapshot and names what is wro
       },
       30s, 500ms));
 }
+
+namespace {
+
+// POST to the aggregator's API; the status (0: no answer) and the JSON body.
+std::pair<int, json> post(int port, const std::string& path, const std::string& token) {
+  qw::HttpRequest req;
+  req.method = "POST";
+  req.timeout = 5s;
+  req.bearer_token = token;
+  auto r = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(port) + path, req);
+  if (!r.ok) return {0, json()};
+  return {r.status, json::parse(r.body, nullptr, false)};
+}
+
+json finishedDrills(int port) {
+  json out = json::array();
+  auto d = getJson(port, "/api/v1/drills");
+  if (!d) return out;
+  for (const auto& x : (*d)["drills"])
+    if (x["status"] == "passed" || x["status"] == "failed") out.push_back(x);
+  return out;
+}
+
+bool hasWarning(const json& view, const std::string& code) {
+  for (const auto& w : view["warnings"])
+    if (w["code"] == code) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a verified snapshot is copied off its node and drilled and a damaged copy fails its drill",
+    "[snapshots][drills]") {
+  TempDir tmp("qw-drills");
+  std::string snaps = tmp.path() + "/node-snapshots";
+  fs::create_directories(snaps);
+  std::string token_file = tmp.path() + "/token";
+  const std::string token = "drill-token-0123456789";
+  std::ofstream(token_file) << token << "\n";
+  ::chmod(token_file.c_str(), 0600);
+  EtcdCluster etcd(1, tmp.path());
+  etcd.start();
+  std::string url = etcd.clientUrl(0);
+  for (int i = 0; i < 30; ++i)
+    ctl(url, "put /d/" + std::to_string(i) + " value-" + std::to_string(i), tmp.path());
+  ctl(url, "del /d/7", tmp.path());
+  auto count = json::parse(ctl(url, "get /d/ --prefix --limit=1 -w json", tmp.path()));
+  int64_t live = count["count"];
+  int64_t revision = count["header"]["revision"];
+  std::string good = snaps + "/etcd-snapshot-drill";
+  ctl(url, "snapshot save " + good, tmp.path());
+
+  std::string bin_dir = fs::path(etcdBinary()).parent_path().string();
+  Aggregator agg(tmp.path(), {"--token-file", token_file, "--snapshot-poll", "1s", "--etcd-bin-dir",
+                              bin_dir, "--drill-timeout", "120s"});
+  int port = agg.start();
+  Agent a(tmp.path(), "node-1", url, agg.streamUrl(),
+          {"--token-file", token_file, "--snapshot-dir", snaps, "--snapshot-scan-interval", "2s"});
+  a.start();
+
+  // The copy arrives verified and, being new, is drilled once.
+  json l;
+  bool copied = waitFor(
+      [&] {
+        auto r = getJson(port, "/api/v1/snapshots");
+        if (!r) return false;
+        l = *r;
+        return !l["copies"].empty() && l["copies"][0]["status"] == "verified";
+      },
+      90s, 250ms);
+  INFO(l.dump(2));
+  REQUIRE(copied);
+  const auto& c = l["copies"][0];
+  CHECK(c["source_node"] == "node-1");
+  CHECK(c["source_path"] == "etcd-snapshot-drill");
+  CHECK(c["revision"] == revision);
+  CHECK(c["live_keys"] == live);
+  CHECK(c["sha256"] == (*snapshot(l, good))["sha256"]);
+  std::string copy_dir = l["copy_dir"];
+  CHECK(copy_dir == tmp.path() + "/snapshot-copies");
+  std::string copy_path = copy_dir + "/" + c["file"].get<std::string>();
+  struct stat st {};
+  REQUIRE(::stat(copy_path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(::stat(copy_dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  CHECK(fs::file_size(copy_path) == fs::file_size(good));
+
+  json drills;
+  REQUIRE(waitFor(
+      [&] {
+        drills = finishedDrills(port);
+        return drills.size() == 1;
+      },
+      120s, 250ms));
+  INFO(drills.dump(2));
+  const auto& d = drills[0];
+  REQUIRE(d["status"] == "passed");
+  CHECK(d["trigger"] == "schedule");
+  CHECK(d["revision"] == revision);
+  CHECK(d["live_keys"] == live);
+  CHECK(d["expected_revision"] == revision);
+  CHECK(d["version_matches"] == true);
+  CHECK(d["tool"] == (fs::exists(bin_dir + "/etcdutl") ? "etcdutl" : "etcdctl"));
+  CHECK(d["rto_ms"].get<double>() > 0);
+  auto after = getJson(port, "/api/v1/snapshots");
+  REQUIRE(after);
+  CHECK((*snapshot(*after, good))["drilled"] == true);
+  CHECK((*after)["newest_drilled"] == "node-1:" + good);
+  for (const char* kind : {"SNAPSHOT_COPIED", "DRILL_PASSED"}) {
+    auto ev = getJson(port, std::string("/api/v1/events?kind=") + kind);
+    REQUIRE(ev);
+    CHECK((*ev)["events"].size() == 1);
+  }
+
+  // On demand: the token is required, on loopback too.
+  CHECK(post(port, "/api/v1/drills", "").first == 401);
+  CHECK(post(port, "/api/v1/drills", "wrong-token").first == 401);
+  auto [code, queued] = post(port, "/api/v1/drills", token);
+  REQUIRE(code == 202);
+  CHECK(queued["status"] == "running");
+  CHECK(queued["trigger"] == "api");
+  REQUIRE(waitFor([&] { return finishedDrills(port).size() == 2; }, 120s, 250ms));
+  CHECK(finishedDrills(port)[0]["status"] == "passed");
+
+  // A copy damaged after it was verified: its drill fails (etcd's own hash check refuses it) and
+  // DRILL_FAILED is raised; the cluster's state stays what its members make it.
+  {
+    std::fstream f(copy_path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(copy_path) / 2));
+    f.write("\xde\xad\xbe\xef\xde\xad\xbe\xef", 8);
+  }
+  REQUIRE(post(port, "/api/v1/drills", token).first == 202);
+  REQUIRE(waitFor([&] { return finishedDrills(port).size() == 3; }, 120s, 250ms));
+  auto failed = finishedDrills(port)[0];
+  INFO(failed.dump(2));
+  CHECK(failed["status"] == "failed");
+  CHECK(!failed["error"].get<std::string>().empty());
+  json view;
+  REQUIRE(waitFor(
+      [&] {
+        auto v = getJson(port, "/api/v1/cluster");
+        if (!v || !hasWarning(*v, "DRILL_FAILED")) return false;
+        view = *v;
+        return true;
+      },
+      30s, 250ms));
+  for (const auto& r : view["reasons"])
+    CHECK(r.get<std::string>().find("restore drill") == std::string::npos);
+  qw::HttpRequest get;
+  auto m = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(port) + "/metrics", get);
+  REQUIRE(m.ok);
+  INFO(m.body.substr(m.body.find("quorumwatch_snapshots_verified")));
+  CHECK(m.body.find("quorumwatch_drill_last_passed{cluster=\"test\"} 0\n") != std::string::npos);
+  CHECK(m.body.find("quorumwatch_snapshot_copies_verified{cluster=\"test\"} 1\n") !=
+        std::string::npos);
+}

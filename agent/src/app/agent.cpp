@@ -193,6 +193,26 @@ void Agent::buildSamplers() {
       return CommandOutcome{qw::wire::CommandResult::OK, "",
                             catalog->catalog().SerializeAsString()};
     });
+    transfer_worker_ = std::make_shared<IdleWorker>(ioc_.get_executor());
+    std::weak_ptr<IdleWorker> weak_worker = transfer_worker_;
+    std::weak_ptr<SnapshotCatalogCollector::State> weak_state = snapshots_->state();
+    cfg_.commands->addAsync(
+        qw::wire::Command::kReadSnapshot,
+        [weak_worker, weak_state](const qw::wire::Command& c, CommandDone done) {
+          auto worker = weak_worker.lock();
+          if (!worker) return done({qw::wire::CommandResult::FAILED, "the agent is stopping", ""});
+          worker->post(
+              [weak_state, r = c.read_snapshot()] {
+                auto state = weak_state.lock();
+                if (!state) return CommandOutcome{qw::wire::CommandResult::FAILED, "stopping", ""};
+                std::string error;
+                auto piece = SnapshotCatalogCollector::readPiece(*state, r, &error);
+                if (!error.empty())
+                  return CommandOutcome{qw::wire::CommandResult::FAILED, error, ""};
+                return CommandOutcome{qw::wire::CommandResult::OK, "", piece.SerializeAsString()};
+              },
+              std::move(done));
+        });
   }
   metrics_url_ =
       *parseUrl(cfg_.etcd_metrics_url.empty()

@@ -1,8 +1,10 @@
 #include "qw/agent/collect/snapshot_catalog.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -146,6 +148,56 @@ qw::wire::SnapshotCatalog SnapshotCatalogCollector::catalog() const {
   if (c.dirs().empty())
     for (const auto& d : cfg_.dirs) c.add_dirs(d);
   return c;
+}
+
+qw::wire::SnapshotPiece SnapshotCatalogCollector::readPiece(const State& state,
+                                                            const qw::wire::ReadSnapshot& r,
+                                                            std::string* error) {
+  qw::wire::SnapshotPiece piece;
+  bool listed = false;
+  {
+    std::lock_guard<std::mutex> l(state.mu);
+    for (const auto& f : state.catalog.files())
+      if (f.path() == r.path()) listed = true;
+  }
+  if (!listed) {
+    *error = r.path() + " is not a snapshot of this node's catalogue";
+    return piece;
+  }
+  int fd = ::open(r.path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    *error = r.path() + ": " + std::strerror(errno);
+    return piece;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    *error = r.path() + ": not a regular file";
+    ::close(fd);
+    return piece;
+  }
+  constexpr uint32_t kMaxPiece = 1u << 20;
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t want = std::min<uint64_t>(std::min(r.length(), kMaxPiece),
+                                     r.offset() < size ? size - r.offset() : 0);
+  std::string data(want, '\0');
+  size_t got = 0;
+  while (got < want) {
+    ssize_t n = ::pread(fd, data.data() + got, want - got, static_cast<off_t>(r.offset() + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *error = r.path() + ": read: " + std::strerror(errno);
+      ::close(fd);
+      return piece;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);
+  piece.set_data(std::move(data));
+  piece.set_size(size);
+  piece.set_mtime_ms(mtimeNs(st) / 1'000'000);
+  return piece;
 }
 
 void SnapshotCatalogCollector::scan(const SnapshotCatalogConfig& cfg,

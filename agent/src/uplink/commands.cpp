@@ -21,6 +21,19 @@ CommandOutcome CommandTable::run(const qw::wire::Command& c) const {
   }
 }
 
+void CommandTable::run(const qw::wire::Command& c, const CommandDone& done) const {
+  auto it = async_.find(static_cast<int>(c.kind_case()));
+  if (c.kind_case() == qw::wire::Command::KIND_NOT_SET || it == async_.end()) {
+    done(run(c));
+    return;
+  }
+  try {
+    it->second(c, done);
+  } catch (const std::exception& e) {
+    done({qw::wire::CommandResult::FAILED, e.what(), ""});
+  }
+}
+
 void CommandTable::noteUnsupported(const std::string& what) {
   std::lock_guard<std::mutex> l(mu_);
   unsupported_.insert(what);

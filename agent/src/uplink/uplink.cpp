@@ -206,16 +206,22 @@ net::awaitable<void> Uplink::session(std::shared_ptr<WsStream> ws) {
             if (!st->dead) spool_.ackUpTo(m.ack().seq());
           } else if (m.has_command()) {
             if (legacy_ || st->dead) continue;  // protocol 1 knew no commands
-            CommandOutcome o = cfg_.commands
-                                   ? cfg_.commands->run(m.command())
-                                   : CommandOutcome{qw::wire::CommandResult::NOT_SUPPORTED,
-                                                    "no commands here", ""};
-            auto frames = resultFrames(m.command().id(), o, max_frame);
-            qw::logger("uplink")->debug("command {}: status {}, {} bytes in {} frames",
-                                        m.command().id(), static_cast<int>(o.status),
-                                        o.payload.size(), frames.size());
-            for (auto& f : frames) st->results.push_back(std::move(f));
-            st->signal.cancel();
+            uint64_t id = m.command().id();
+            // The result goes back on this session only (ids are per session); a handler that
+            // finishes after the session died is dropped.
+            auto done = [st, id, max_frame](CommandOutcome o) {
+              if (st->dead) return;
+              auto frames = resultFrames(id, o, max_frame);
+              qw::logger("uplink")->debug("command {}: status {}, {} bytes in {} frames", id,
+                                          static_cast<int>(o.status), o.payload.size(),
+                                          frames.size());
+              for (auto& f : frames) st->results.push_back(std::move(f));
+              st->signal.cancel();
+            };
+            if (cfg_.commands)
+              cfg_.commands->run(m.command(), done);
+            else
+              done({qw::wire::CommandResult::NOT_SUPPORTED, "no commands here", ""});
           } else if (m.has_error()) {
             st->why = "aggregator error: " + m.error().code() + ": " + m.error().message();
             break;

@@ -5,6 +5,8 @@
 #include "qw/aggregator/api/page.h"
 #include "qw/aggregator/api/params.h"
 #include "qw/aggregator/risk/advice.h"
+#include "qw/aggregator/snapshots/catalog.h"
+#include "qw/aggregator/snapshots/keeper.h"
 #include "qw/aggregator/view/whatif.h"
 #include "qw/log.h"
 #include "qw/strings.h"
@@ -51,6 +53,12 @@ void addClusterRoutes(Router& r, ApiContext& s) {
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.keep_alive(req.keep_alive());
     res.body() = renderMetrics(v, s.hub, self, s.view, s.clock.steadyMs());
+    if (s.keeper) {
+      qw::api::SnapshotList l;
+      if (s.snapshots) l = s.snapshots->list(s.clock.wallMs());
+      s.keeper->fill(&l);
+      res.body() += renderSnapshotMetrics(v.cluster_name(), l, s.keeper->drills());
+    }
     res.prepare_payload();
     return res;
   });

@@ -1,18 +1,52 @@
-// GET /api/v1/snapshots: the cluster's snapshot catalogue (snapshots/catalog.h).
+// GET /api/v1/snapshots: the cluster's snapshot catalogue (snapshots/catalog.h) with the
+// aggregator's own copies (snapshots/keeper.h); GET and POST /api/v1/drills: restore drills.
 #include "api.pb.h"
 #include "qw/aggregator/api/handlers.h"
 #include "qw/aggregator/api/json.h"
 #include "qw/aggregator/snapshots/catalog.h"
+#include "qw/aggregator/snapshots/keeper.h"
 
 namespace qw::aggregator {
 
 namespace http = boost::beast::http;
 
+namespace {
+
+// A request that changes something must carry the token, on loopback too; without a configured
+// token nothing may change it.
+std::optional<Response> refuseUnauthorized(const Request& req, const ApiContext& s) {
+  if (s.token.empty())
+    return errorResponse(req, http::status::forbidden, "forbidden",
+                         "this aggregator has no --token-file: requests that start work are "
+                         "refused until one is configured");
+  if (!bearerMatches(req, s.token))
+    return errorResponse(req, http::status::unauthorized, "unauthorized",
+                         "a valid 'Authorization: Bearer <token>' header is required");
+  return std::nullopt;
+}
+
+}  // namespace
+
 void addSnapshotRoutes(Router& r, ApiContext& s) {
   r.add(http::verb::get, "/api/v1/snapshots", [&s](const Request& req, const PathParams&) {
     qw::api::SnapshotList list;
     if (s.snapshots) list = s.snapshots->list(s.clock.wallMs());
+    if (s.keeper) s.keeper->fill(&list);
     return jsonResponse(req, http::status::ok, toJson(list));
+  });
+  r.add(http::verb::get, "/api/v1/drills", [&s](const Request& req, const PathParams&) {
+    qw::api::DrillList list;
+    if (s.keeper) list = s.keeper->drills();
+    return jsonResponse(req, http::status::ok, toJson(list));
+  });
+  r.add(http::verb::post, "/api/v1/drills", [&s](const Request& req, const PathParams&) {
+    if (auto refused = refuseUnauthorized(req, s)) return *refused;
+    if (!s.keeper)
+      return errorResponse(req, http::status::conflict, "no_drills", "no snapshot keeper");
+    qw::api::Drill d;
+    if (auto err = s.keeper->startDrill("api", &d))
+      return errorResponse(req, http::status::conflict, "drill_not_started", *err);
+    return jsonResponse(req, http::status::accepted, toJson(d));
   });
 }
 

@@ -1,5 +1,7 @@
 #include "qw/aggregator/api/prometheus.h"
 
+#include "qw/time_util.h"
+
 #include <map>
 #include <optional>
 #include <vector>
@@ -191,6 +193,55 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
   w.sample("quorumwatch_retention_pruned_rows_total", {}, static_cast<double>(self.rows_pruned));
   w.family("quorumwatch_db_size_bytes", "gauge", "Size of the SQLite database file.");
   w.sample("quorumwatch_db_size_bytes", {}, static_cast<double>(self.db_size_bytes));
+  return w.str();
+}
+
+}  // namespace qw::aggregator
+
+namespace qw::aggregator {
+
+std::string renderSnapshotMetrics(const std::string& cluster, const qw::api::SnapshotList& l,
+                                  const qw::api::DrillList& d) {
+  Writer w;
+  std::map<std::string, std::string> cl{{"cluster", cluster}};
+  w.family("quorumwatch_snapshots_verified", "gauge", "Verified snapshot files on the nodes.");
+  w.sample("quorumwatch_snapshots_verified", cl, l.verified());
+  w.family("quorumwatch_snapshots_failing", "gauge",
+           "Snapshot files on the nodes that were checked and failed.");
+  w.sample("quorumwatch_snapshots_failing", cl, l.failing());
+  double copies = 0;
+  for (const auto& c : l.copies()) copies += c.verified() ? 1 : 0;
+  w.family("quorumwatch_snapshot_copies_verified", "gauge",
+           "Verified snapshot copies in the aggregator's own store.");
+  w.sample("quorumwatch_snapshot_copies_verified", cl, copies);
+  w.family("quorumwatch_snapshot_newest_verified_age_seconds", "gauge",
+           "Age of the newest verified snapshot (absent: none).");
+  if (l.has_newest_verified_age_seconds())
+    w.sample("quorumwatch_snapshot_newest_verified_age_seconds", cl,
+             l.newest_verified_age_seconds());
+  const qw::api::Drill* last = nullptr;
+  const qw::api::Drill* passed = nullptr;
+  for (const auto& x : d.drills()) {
+    if (x.status() != "passed" && x.status() != "failed") continue;
+    if (!last) last = &x;
+    if (!passed && x.status() == "passed") passed = &x;
+  }
+  w.family("quorumwatch_drill_running", "gauge", "1 while a restore drill runs.");
+  w.sample("quorumwatch_drill_running", cl,
+           !d.drills().empty() && d.drills(0).status() == "running" ? 1 : 0);
+  w.family("quorumwatch_drill_last_passed", "gauge",
+           "1 when the last restore drill passed, 0 when it failed (absent: none).");
+  if (last) w.sample("quorumwatch_drill_last_passed", cl, last->status() == "passed" ? 1 : 0);
+  w.family("quorumwatch_drill_last_success_timestamp_seconds", "gauge",
+           "When the last passing restore drill finished (absent: none).");
+  if (passed)
+    if (auto t = qw::parseTimeArg(passed->finished_at()))
+      w.sample("quorumwatch_drill_last_success_timestamp_seconds", cl,
+               static_cast<double>(*t) / 1000.0);
+  w.family("quorumwatch_drill_last_rto_seconds", "gauge",
+           "Restore plus start to first answer of the last passing drill: a measured RTO.");
+  if (passed && passed->has_rto_ms())
+    w.sample("quorumwatch_drill_last_rto_seconds", cl, passed->rto_ms() / 1000.0);
   return w.str();
 }
 

@@ -2,6 +2,7 @@
 
 #include "qw/aggregator/api/json.h"
 #include "qw/aggregator/api/params.h"
+#include "qw/token.h"
 
 namespace qw::aggregator {
 
@@ -16,6 +17,14 @@ Response jsonResponse(const Request& req, http::status st, std::string body) {
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+bool bearerMatches(const Request& req, const std::string& token) {
+  auto h = req[http::field::authorization];
+  std::string v(h.data(), h.size());
+  const std::string prefix = "Bearer ";
+  if (v.rfind(prefix, 0) != 0) return false;
+  return constantTimeEquals(v.substr(prefix.size()), token);
 }
 
 Response errorResponse(const Request& req, http::status st, const std::string& error,

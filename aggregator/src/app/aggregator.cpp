@@ -71,6 +71,33 @@ void registerOptions(Options& o, AggregatorConfig* c) {
   o.addDuration("snapshot-poll",
                 "How often each agent is asked for its snapshot catalogue (GET /api/v1/snapshots).",
                 &c->snapshot_poll, 1s, 24h);
+  o.addString("snapshot-store",
+              "Directory of the aggregator's own snapshot copies (mode 0700, copies 0600: a "
+              "snapshot holds every Secret of the cluster); default: DIR-OF-DB/snapshot-copies.",
+              &c->snapshot_store);
+  o.addInt("snapshot-copies",
+           "Copies kept there: the newest verified snapshot of the cluster is pulled off its node "
+           "after each catalogue poll when there is no copy of it yet (0: no copies, no drills).",
+           &c->snapshot_copies, 0, 1000);
+  o.addFlag("allow-plain-snapshot-pull",
+            "Pull snapshots from agents whose link is neither TLS nor loopback (refused by "
+            "default: the file would cross the network in the clear).",
+            &c->allow_plain_snapshot_pull);
+  o.addList("etcd-bin-dir",
+            "Where restore drills find etcd, etcdutl and etcdctl (repeatable; the one matching "
+            "the snapshot's version wins). Never install a running etcd service for this: see "
+            "README \"Restore drills\".",
+            &c->etcd_bin_dirs);
+  o.addDuration("drill-every",
+                "Restore drill of the newest copy this often (and of each new copy once); 0: only "
+                "on demand (POST /api/v1/drills).",
+                &c->drill_every, 0ms, std::chrono::hours(24 * 365));
+  o.addDuration("drill-timeout", "A restore drill that takes longer fails.", &c->drill_timeout, 5s,
+                24h);
+  o.addInt("drill-memory-map",
+           "Bytes etcdutl may map for the restored db (0: sized to the host; its own default of "
+           "10 GiB cannot be mapped on a 32-bit host).",
+           &c->drill_memory_map, 0, int64_t{1} << 40);
   o.addInt("max-apply-lag", "Applied-index distance to the leader a healthy member may have.",
            &c->max_apply_lag, 1, int64_t{1} << 40);
   o.addInt("max-agents", "Most agents connected at once.", &c->max_agents, 1, 100000);
@@ -142,6 +169,21 @@ int runAggregator(const AggregatorConfig& c) {
   scfg.view.stale_after_ms = c.stale_after.count();
   scfg.idle_timeout = c.agent_timeout;
   scfg.snapshot_poll = c.snapshot_poll;
+  if (c.snapshot_copies > 0) {
+    std::string dir = c.snapshot_store;
+    if (dir.empty()) {
+      auto slash = c.db.rfind('/');
+      dir = (slash == std::string::npos ? std::string(".") : c.db.substr(0, slash)) +
+            "/snapshot-copies";
+    }
+    scfg.keeper.copy_dir = dir;
+  }
+  scfg.keeper.keep_copies = static_cast<size_t>(c.snapshot_copies);
+  scfg.keeper.allow_plain_pull = c.allow_plain_snapshot_pull;
+  scfg.keeper.etcd_bin_dirs = c.etcd_bin_dirs;
+  scfg.keeper.drill_every = c.drill_every;
+  scfg.keeper.drill_timeout = c.drill_timeout;
+  scfg.keeper.drill_memory_map_bytes = static_cast<uint64_t>(c.drill_memory_map);
   scfg.view.max_apply_lag = static_cast<uint64_t>(c.max_apply_lag);
   {
     auto table = std::make_shared<risk::Table>(risk::defaultTable());

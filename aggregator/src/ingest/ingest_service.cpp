@@ -203,6 +203,13 @@ bool IngestService::admitClusterId(const std::shared_ptr<AgentSession>& c, const
   return true;
 }
 
+std::optional<AgentSession::Link> IngestService::link(const std::string& node) const {
+  if (const auto* n = hub_.findNode(node); n && n->connected)
+    if (auto it = by_instance_.find(n->instance_id); it != by_instance_.end())
+      if (auto conn = it->second.lock()) return conn->link();
+  return std::nullopt;
+}
+
 net::awaitable<CommandReply> IngestService::command(std::string node, qw::wire::Command cmd,
                                                     std::chrono::milliseconds timeout) {
   std::shared_ptr<AgentSession> conn;

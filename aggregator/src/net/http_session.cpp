@@ -12,7 +12,6 @@
 #include "qw/aggregator/net/agent_session.h"
 #include "qw/aggregator/net/server.h"
 #include "qw/log.h"
-#include "qw/token.h"
 
 namespace qw::aggregator {
 
@@ -25,12 +24,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool authorized(const Request& req, const std::string& token) {
-  auto h = req[http::field::authorization];
-  std::string v(h.data(), h.size());
-  const std::string prefix = "Bearer ";
-  if (v.rfind(prefix, 0) != 0) return false;
-  return constantTimeEquals(v.substr(prefix.size()), token);
+// "ADDRESS:PORT" as the listener wrote it.
+bool isLoopbackRemote(const std::string& remote) {
+  auto colon = remote.rfind(':');
+  boost::system::error_code ec;
+  auto a = net::ip::make_address(remote.substr(0, colon), ec);
+  if (ec) return false;
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).is_loopback();
+  return a.is_loopback();
 }
 
 template <class Stream>
@@ -53,7 +55,7 @@ net::awaitable<void> serve(Stream stream, std::string remote, HttpContext& ctx) 
       if (targetPath(req.target()) != "/v1/stream") {
         refuse = errorResponse(req, http::status::not_found, "not_found",
                                "the agent stream is at /v1/stream");
-      } else if (!cfg.token.empty() && !authorized(req, cfg.token)) {
+      } else if (!cfg.token.empty() && !bearerMatches(req, cfg.token)) {
         ++ctx.ingest.counters().auth_failures;
         log->warn("agent from {}: missing or wrong bearer token; refused", remote);
         refuse = errorResponse(req, http::status::unauthorized, "unauthorized",
@@ -78,6 +80,7 @@ net::awaitable<void> serve(Stream stream, std::string remote, HttpContext& ctx) 
       ctx.ingest.counters().connected_agents = ++ctx.agents;
       auto conn = std::make_shared<AgentSessionImpl<websocket::stream<Stream>>>(
           ctx.ingest, std::move(stream), remote, cfg.max_frame_bytes, cfg.idle_timeout);
+      conn->setLink({remote, !std::is_same_v<Stream, beast::tcp_stream>, isLoopbackRemote(remote)});
       co_await conn->run(std::move(req));
       ctx.ingest.counters().connected_agents = --ctx.agents;
       co_return;

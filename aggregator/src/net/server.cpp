@@ -26,10 +26,16 @@ Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, c
       hub, cfg_.view, store_, clock_, [this](const std::vector<Event>& e) { ingest_->record(e); });
   ingest_->onCommitted([this] { watch_->evaluate(); });
   snapshots_ = std::make_unique<SnapshotCatalog>();
+  keeper_ =
+      std::make_unique<SnapshotKeeper>(ioc_, *ingest_, *snapshots_, clock_, cfg_.keeper,
+                                       [this](const std::vector<Event>& e) { ingest_->record(e); });
+  if (auto err = keeper_->open())
+    qw::logger("snapshots")->error("{}: no copies off the nodes and no restore drills", *err);
+  watch_->setSnapshotHealth([this] { return keeper_->health(); });
   router_ = std::make_unique<Router>();
-  api_ = std::make_unique<ApiContext>(ApiContext{hub, store_, *ingest_, *watch_, clock_, cfg_.view,
-                                                 cfg_.max_series_points, cfg_.command_timeout,
-                                                 nullptr, snapshots_.get()});
+  api_ = std::make_unique<ApiContext>(
+      ApiContext{hub, store_, *ingest_, *watch_, clock_, cfg_.view, cfg_.max_series_points,
+                 cfg_.command_timeout, nullptr, snapshots_.get(), keeper_.get(), cfg_.token});
   api_->stats = [this] {
     SelfStats self = ingest_->stats();
     self.connected_agents = http_->agents;
@@ -59,6 +65,7 @@ void Server::shutdown() {
   if (prune_timer_) prune_timer_->cancel();
   if (watch_timer_) watch_timer_->cancel();
   if (snapshot_timer_) snapshot_timer_->cancel();
+  keeper_->shutdown();
   ingest_->shutdown();
 }
 
@@ -124,6 +131,7 @@ net::awaitable<void> Server::pollSnapshots() {
     for (const auto& e : events) qw::logger("snapshots")->info("{}: {}", name, e.message);
     if (!events.empty()) ingest_->record(events);
   }
+  if (!stopping_) co_await keeper_->afterPoll(std::move(known));
 }
 
 void Server::schedulePrune(std::chrono::milliseconds after) {

@@ -213,6 +213,27 @@ Table build() {
        "set the timing GET /api/v1/advice recommends, the same on every member, one member at a "
        "time",
        "etcd tuning guide: heartbeat about the RTT, election >= 10x RTT and >= 5x heartbeat"},
+      // Snapshot thresholds are in seconds.
+      {W::NO_VERIFIED_SNAPSHOT, Wn, 0, 0, 60000, 0,
+       "take a snapshot (etcdctl snapshot save, or k3s etcd-snapshot save) into a dir an agent "
+       "watches (--snapshot-dir); without one a lost quorum cannot be restored",
+       "DESIGN.md s8: backups are the only reliable recovery mechanism"},
+      {W::SNAPSHOT_STALE, Wn, 86400, 0, 60000, 0,
+       "check the snapshot schedule (k3s takes one every 12 h; plain etcd and kubeadm need a "
+       "timer): a restore from it loses every write since",
+       "k3s --etcd-snapshot-schedule-cron default 0 */12 * * *"},
+      {W::SNAPSHOT_SAME_DISK, Wn, 0, 0, 60000, 0,
+       "keep a copy off the node: let the aggregator pull one (--snapshot-copies, over TLS) or "
+       "save snapshots to another disk; a dead SD card takes the data and these with it",
+       "k3s #8824 and etcd-backup-restore reports: the only copy lost with the node"},
+      {W::DRILL_STALE, Wn, 7 * 86400, 0, 600000, 0,
+       "run a restore drill (quorumwatch drill, POST /api/v1/drills) and give the aggregator the "
+       "etcd binaries (--etcd-bin-dir): a snapshot nobody restored is a hope, not a backup",
+       "gardener/etcd-backup-restore #778: snapshots found corrupt only during a recovery"},
+      {W::DRILL_FAILED, Wn, 0, 0, 0, 0,
+       "read the drill's error (GET /api/v1/drills): a snapshot that does not restore cannot "
+       "be used in a recovery; take a fresh one and drill it",
+       "etcd #18340: a snapshot that does not restore"},
   };
   return t;
 }

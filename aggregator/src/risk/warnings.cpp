@@ -44,6 +44,49 @@ struct Conditions {
   const WarningRule* rule(W::Code code) const { return table.warning(code); }
 };
 
+}  // namespace
+
+bool isRecoverabilityWarning(qw::api::Warning::Code code) {
+  return code == W::NO_VERIFIED_SNAPSHOT || code == W::SNAPSHOT_STALE ||
+         code == W::SNAPSHOT_SAME_DISK || code == W::DRILL_STALE || code == W::DRILL_FAILED;
+}
+
+namespace {
+
+std::string hours(int64_t ms) { return num(static_cast<double>(ms) / 3.6e6, " h"); }
+
+void snapshotConditions(const Conditions& c, const SnapshotHealth& h) {
+  if (!h.catalogue_known) return;
+  if (h.verified == 0 && h.copies_verified == 0) {
+    c.add(W::NO_VERIFIED_SNAPSHOT, "", "",
+          "no verified snapshot on any node nor in the "
+          "aggregator's copies");
+    return;
+  }
+  if (const auto* r = c.rule(W::SNAPSHOT_STALE);
+      r && h.newest_verified_age_ms && *h.newest_verified_age_ms > r->threshold * 1000)
+    c.add(W::SNAPSHOT_STALE, "", "",
+          "the newest verified snapshot is " + hours(*h.newest_verified_age_ms) +
+              " old (warns past " + hours(static_cast<int64_t>(r->threshold * 1000)) + ")");
+  if (h.all_on_data_disk)
+    c.add(W::SNAPSHOT_SAME_DISK, "", "",
+          "every verified snapshot (" + std::to_string(h.verified) +
+              ") lives on the disk of the etcd data it protects, and the aggregator holds no "
+              "verified copy");
+  if (h.last_drill_failed)
+    c.add(W::DRILL_FAILED, "", "",
+          "the last restore drill (" + h.last_drill_copy + ") failed: " + h.last_drill_error);
+  if (const auto* r = c.rule(W::DRILL_STALE);
+      r && (!h.last_passed_drill_age_ms || *h.last_passed_drill_age_ms > r->threshold * 1000))
+    c.add(
+        W::DRILL_STALE, "", "",
+        h.last_passed_drill_age_ms
+            ? "the last restore drill that passed is " + hours(*h.last_passed_drill_age_ms) + " old"
+            : std::string(h.drills_enabled ? "no restore drill has passed yet"
+                                           : "no restore drill has passed: drills are off "
+                                             "(no copy store or no --etcd-bin-dir)"));
+}
+
 // etcd versions with known data bugs (ETCD_REFERENCE.md s11). WARNING only where the bug needs no
 // trigger; a bug that needs one (a defrag) and an end-of-life line are INFO advisories.
 void versionAdvice(const Conditions& c, const std::string& member, const std::string& node,
@@ -220,6 +263,8 @@ std::vector<W> warningConditions(const ClusterInput& in, const qw::api::ClusterV
     for (const auto& f : advice.findings()) why += (why.empty() ? "" : "; ") + f;
     c.add(W::TIMING_UNSAFE, "", "", "etcd's timing is unsafe for what was measured: " + why);
   }
+
+  if (in.snapshots) snapshotConditions(c, *in.snapshots);
 
   std::set<uint64_t> leaders;
   for (const auto& n : in.nodes)

@@ -322,7 +322,8 @@ qw::api::ClusterView computeClusterView(const ClusterInput& in) {
   const auto& table = in.risk_table ? *in.risk_table : risk::defaultTable();
   auto warnings = in.warnings ? *in.warnings : risk::warningConditions(in, v, table);
   for (auto& w : warnings) {
-    if (w.severity() >= qw::api::WARNING && (v.state() == S::HEALTHY || v.state() == S::DEGRADED)) {
+    if (w.severity() >= qw::api::WARNING && !risk::isRecoverabilityWarning(w.code()) &&
+        (v.state() == S::HEALTHY || v.state() == S::DEGRADED)) {
       v.set_state(S::DEGRADED);
       // A member's own health is already a reason ("unhealthy: ...").
       if (w.code() != qw::api::Warning::MEMBER_DOWN) v.add_reasons("warning: " + w.message());

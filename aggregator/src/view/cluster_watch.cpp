@@ -38,6 +38,7 @@ ClusterInput ClusterWatch::input() {
   auto in = clusterInput(hub_, cfg_, wall, steady);
   in.recent = recent(wall, steady);
   in.warnings = tracker_.active();
+  if (snapshot_health_) in.snapshots = snapshot_health_();
   return in;
 }
 
@@ -46,6 +47,7 @@ void ClusterWatch::evaluate() {
   int64_t wall = clock_.wallMs(), steady = clock_.steadyMs();
   auto in = clusterInput(hub_, cfg_, wall, steady);
   in.recent = recent(wall, steady);
+  if (snapshot_health_) in.snapshots = snapshot_health_();
   // The membership arithmetic alone (no engine, no warnings): what the conditions read.
   in.warnings.emplace();
   auto risk_table = std::move(in.risk_table);

@@ -65,3 +65,47 @@ TEST_CASE("the snapshot scan checks each file once and names the bad ones", "[sn
   CHECK(a2->check().checked_at_ms() == at);
   fs::remove_all(dir);
 }
+
+TEST_CASE("ReadSnapshot pieces come only from files of the catalogue", "[snapshot-scan]") {
+  fs::path dir = fs::temp_directory_path() / ("qw-snappiece-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string src = std::string(QW_FIXTURES) + "/snapshots/etcd-3.5.db";
+  fs::copy_file(src, dir / "etcd-snapshot-a");
+  SnapshotCatalogConfig cfg;
+  cfg.dirs = {dir.string()};
+  cfg.sysfs_root = (dir / "no-sysfs").string();
+  auto state = std::make_shared<SnapshotCatalogCollector::State>();
+  SnapshotCatalogCollector::scan(cfg, state);
+
+  qw::wire::ReadSnapshot r;
+  r.set_path((dir / "etcd-snapshot-a").string());
+  r.set_offset(1000);
+  r.set_length(4096);
+  std::string err;
+  auto p = SnapshotCatalogCollector::readPiece(*state, r, &err);
+  REQUIRE(err.empty());
+  CHECK(p.size() == fs::file_size(src));
+  CHECK(p.data().size() == 4096);
+  std::ifstream in(src, std::ios::binary);
+  std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(p.data() == whole.substr(1000, 4096));
+  r.set_offset(whole.size() - 10);
+  p = SnapshotCatalogCollector::readPiece(*state, r, &err);
+  CHECK(p.data() == whole.substr(whole.size() - 10));  // short at the end
+  r.set_length(64u << 20);
+  r.set_offset(0);
+  p = SnapshotCatalogCollector::readPiece(*state, r, &err);
+  CHECK(p.data().size() == std::min<size_t>(whole.size(), 1u << 20));
+
+  const std::vector<std::string> others = {"/etc/passwd",
+                                           (dir / "etcd-snapshot-a").string() + "/../x",
+                                           (dir / "etcd-snapshot-b").string()};
+  for (const auto& other : others) {
+    r.set_path(other);
+    err.clear();
+    SnapshotCatalogCollector::readPiece(*state, r, &err);
+    CHECK(err.find("not a snapshot of this node's catalogue") != std::string::npos);
+  }
+  fs::remove_all(dir);
+}

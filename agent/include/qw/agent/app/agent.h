@@ -145,6 +145,9 @@ class Agent {
   // Snapshot checks read whole files: a worker of their own, so they never hold up the others.
   std::unique_ptr<IdleWorker> snapshot_worker_;
   std::unique_ptr<SnapshotCatalogCollector> snapshots_;  // after its worker
+  // Reads snapshot pieces for the aggregator's copy (ReadSnapshot), apart from the scan, so a
+  // long check never holds up a transfer. Shared: a command handler holds it weakly.
+  std::shared_ptr<IdleWorker> transfer_worker_;
   uint64_t cycle_ = 0, etcd_errors_ = 0;
   uint64_t early_probes_ = 0;  // cycles run at once because etcd closed its connection
   std::string last_etcd_error_, last_etcd_state_, logged_data_dir_, logged_device_;

@@ -41,10 +41,17 @@ class SnapshotCatalogCollector : public Collector {
   // The newest catalogue (a file being checked is PENDING with its progress).
   qw::wire::SnapshotCatalog catalog() const;
 
+  struct State;
+  // A piece of a file the catalogue holds (the ReadSnapshot command): at most 1 MiB from
+  // `offset`, with the file's size and mtime now. Any other path is refused with `*error` set,
+  // so the command cannot read other files of the node. Blocking (a worker's job).
+  static qw::wire::SnapshotPiece readPiece(const State& state, const qw::wire::ReadSnapshot& r,
+                                           std::string* error);
+  std::shared_ptr<State> state() const { return state_; }
+
   // One scan of `cfg` (the worker's job, public for the tests): lists the dirs, reuses the check
   // of a file whose identity did not change since `previous`, checks the others one by one and
   // publishes into `state` after each. Blocking.
-  struct State;
   static void scan(const SnapshotCatalogConfig& cfg, const std::shared_ptr<State>& state);
 
  private:

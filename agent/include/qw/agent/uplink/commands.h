@@ -21,19 +21,29 @@ struct CommandOutcome {
 };
 
 using CommandHandler = std::function<CommandOutcome(const qw::wire::Command&)>;
+using CommandDone = std::function<void(CommandOutcome)>;
+// A handler whose work may block (disk reads): it hands the work to a worker and calls `done`
+// on the agent's executor when finished, so the uplink's reader never waits on it.
+using AsyncCommandHandler = std::function<void(const qw::wire::Command&, CommandDone done)>;
 
 class CommandTable {
  public:
   void add(qw::wire::Command::KindCase kind, CommandHandler h) { handlers_[kind] = std::move(h); }
+  void addAsync(qw::wire::Command::KindCase kind, AsyncCommandHandler h) {
+    async_[kind] = std::move(h);
+  }
   // NOT_SUPPORTED for a kind without a handler (also one this build does not know: its oneof
-  // case reads as KIND_NOT_SET); FAILED when the handler throws.
+  // case reads as KIND_NOT_SET); FAILED when the handler throws. An async kind answers FAILED.
   CommandOutcome run(const qw::wire::Command& c) const;
+  // Either kind: a sync handler's outcome is passed to `done` at once.
+  void run(const qw::wire::Command& c, const CommandDone& done) const;
   // Something this node cannot probe, found while running (reported by GetConfig).
   void noteUnsupported(const std::string& what);
   std::vector<std::string> unsupported() const;
 
  private:
   std::map<int, CommandHandler> handlers_;
+  std::map<int, AsyncCommandHandler> async_;
   mutable std::mutex mu_;
   std::set<std::string> unsupported_;
 };

@@ -19,6 +19,7 @@
 namespace qw::aggregator {
 
 class SnapshotCatalog;
+class SnapshotKeeper;
 
 // What the handlers read; owned by the Server, alive as long as its router.
 struct ApiContext {
@@ -32,6 +33,8 @@ struct ApiContext {
   std::chrono::milliseconds command_timeout{5000};
   std::function<SelfStats()> stats;  // the aggregator's own counters (for /metrics)
   SnapshotCatalog* snapshots = nullptr;
+  SnapshotKeeper* keeper = nullptr;
+  std::string token;  // a mutating request (POST /api/v1/drills) must present it
 };
 
 // The cluster view now (ClusterWatch::view: recent history and warnings included).

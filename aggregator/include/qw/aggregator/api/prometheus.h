@@ -34,6 +34,9 @@ struct SelfStats {
 // seconds-since-seen series stay.
 std::string renderMetrics(const qw::api::ClusterView& view, const Hub& hub, const SelfStats& self,
                           const ViewConfig& cfg, int64_t now_steady_ms);
+// The snapshot and drill gauges (snapshots/keeper.h); a value that is not known is left out.
+std::string renderSnapshotMetrics(const std::string& cluster, const qw::api::SnapshotList& l,
+                                  const qw::api::DrillList& d);
 // Escapes a label value: backslash, double quote and newline.
 std::string escapeLabel(const std::string& v);
 

@@ -26,6 +26,9 @@ Response jsonResponse(const Request& req, boost::beast::http::status st, std::st
 Response errorResponse(const Request& req, boost::beast::http::status st, const std::string& error,
                        const std::string& detail);
 
+// Does the request carry "Authorization: Bearer `token`"? Compared in constant time.
+bool bearerMatches(const Request& req, const std::string& token);
+
 // Does `path` match `pattern` ("/api/v1/nodes/{name}/series")? Fills `params` when it does.
 bool matchPattern(std::string_view pattern, std::string_view path, PathParams* params);
 

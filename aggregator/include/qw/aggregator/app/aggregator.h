@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "qw/options.h"
 
@@ -25,6 +26,13 @@ struct AggregatorConfig {
   std::chrono::milliseconds retention_rollups{90LL * 86400 * 1000};
   std::chrono::milliseconds retention_samples{1LL * 86400 * 1000};
   int64_t db_max_bytes = 0;
+  std::string snapshot_store;  // empty: DIR-OF-DB/snapshot-copies
+  int64_t snapshot_copies = 3;
+  bool allow_plain_snapshot_pull = false;
+  std::vector<std::string> etcd_bin_dirs = {"/usr/local/bin", "/usr/bin"};
+  std::chrono::milliseconds drill_every{24LL * 3600 * 1000};
+  std::chrono::milliseconds drill_timeout{300000};
+  int64_t drill_memory_map = 0;
   std::string risk_table;  // overrides of the risk model (risk/table.h); empty: the built-in one
 };
 

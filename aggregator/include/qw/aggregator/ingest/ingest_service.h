@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -53,6 +54,16 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   // Batches up to `seq` are committed: ack at once, or within the agent's ack delay.
   virtual void ack(uint64_t seq, bool now) = 0;
 
+  // How the agent reached us: what a pull of its snapshot (every Secret of the cluster) over this
+  // session would cross.
+  struct Link {
+    std::string remote;      // "ADDRESS:PORT"
+    bool encrypted = false;  // TLS
+    bool loopback = false;   // the peer address is a loopback address
+  };
+  void setLink(Link l) { link_ = std::move(l); }
+  const Link& link() const { return link_; }
+
   std::string name() const { return hello_.node_name().empty() ? "?" : hello_.node_name(); }
   const qw::wire::Hello& hello() const { return hello_; }
   const std::string& instance() const { return instance_; }
@@ -76,6 +87,7 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
 
  private:
   qw::wire::Hello hello_;
+  Link link_;
   uint64_t boot_key_ = 0;   // qw::bootKey(hello_.boot_id())
   BootClockOffset offset_;  // this session's agent boot clock against our wall clock
   std::string instance_;
@@ -122,6 +134,9 @@ class IngestService {
   // answered kNotSupported at once; nothing is sent to it.
   boost::asio::awaitable<CommandReply> command(std::string node, qw::wire::Command cmd,
                                                std::chrono::milliseconds timeout);
+
+  // The link of `node`'s connected agent; nullopt when none is connected.
+  std::optional<AgentSession::Link> link(const std::string& node) const;
 
   void record(const std::vector<Event>& events);
   Counters& counters() { return counters_; }

@@ -22,6 +22,23 @@ namespace risk {
 struct Table;
 }
 
+// The cluster's snapshots as the aggregator's keeper sees them (snapshots/keeper.h): what the
+// snapshot warnings and factors are computed from. Ages are at the time of the answer.
+struct SnapshotHealth {
+  bool catalogue_known = false;  // at least one agent answered its catalogue
+  size_t verified = 0;           // verified files on the nodes
+  size_t copies_verified = 0;    // verified copies in the aggregator's store
+  // Every verified file lives on the same disk as that node's etcd data dir, and the aggregator
+  // holds no verified copy: one dead disk takes the data and its backups together.
+  bool all_on_data_disk = false;
+  std::optional<int64_t> newest_verified_age_ms;  // of the newest verified file or copy
+  bool drills_enabled = false;
+  std::optional<int64_t> last_passed_drill_age_ms;
+  bool last_drill_failed = false;
+  std::string last_drill_error;
+  std::string last_drill_copy;
+};
+
 // What the event log says about the last hour (the risk engine's window of recent history).
 struct RecentHistory {
   bool known = false;  // false: the log could not be read (the engine then leaves these out)
@@ -68,6 +85,7 @@ struct ClusterInput {
   // The warnings raised now, after hysteresis (view/cluster_watch.h). Absent: the view reports
   // the conditions holding in this input as they are (unit tests, a view without a watch).
   std::optional<std::vector<qw::api::Warning>> warnings;
+  std::optional<SnapshotHealth> snapshots;  // absent: not known (unit tests, no keeper)
 };
 
 }  // namespace qw::aggregator

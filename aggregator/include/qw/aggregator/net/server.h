@@ -18,6 +18,7 @@
 #include "qw/aggregator/api/prometheus.h"
 #include "qw/aggregator/ingest/ingest_service.h"
 #include "qw/aggregator/model/hub.h"
+#include "qw/aggregator/snapshots/keeper.h"
 #include "qw/aggregator/store/store.h"
 #include "qw/aggregator/view/cluster_watch.h"
 #include "qw/time_util.h"
@@ -37,13 +38,13 @@ struct ServerConfig {
   bool prune = true;                             // run retention in small steps from the event loop
   std::chrono::milliseconds command_timeout{5000};  // an agent's answer to a command, at most
   std::chrono::milliseconds snapshot_poll{60000};   // how often each agent's catalogue is asked
+  KeeperConfig keeper;                              // copies off the node and restore drills
   ViewConfig view;
 };
 
 class Router;
 class Listener;
 struct ApiContext;
-class SnapshotCatalog;
 struct HttpContext;
 
 class Server {
@@ -57,6 +58,7 @@ class Server {
   void shutdown();
   const Counters& counters() const { return ingest_->counters(); }
   const Store& store() const { return store_; }
+  SnapshotKeeper& keeper() { return *keeper_; }
   // Sends `cmd` to the connected agent of `node` and waits up to `timeout` for its complete
   // result (IngestService::command).
   boost::asio::awaitable<CommandReply> command(std::string node, qw::wire::Command cmd,
@@ -78,6 +80,7 @@ class Server {
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<ClusterWatch> watch_;
   std::unique_ptr<SnapshotCatalog> snapshots_;
+  std::unique_ptr<SnapshotKeeper> keeper_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ApiContext> api_;
   std::unique_ptr<HttpContext> http_;

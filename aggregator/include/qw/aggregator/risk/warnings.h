@@ -26,6 +26,11 @@ std::vector<qw::api::Warning> warningConditions(const ClusterInput& in,
                                                 const qw::api::ClusterView& view,
                                                 const Table& table);
 
+// The snapshot warnings (NO_VERIFIED_SNAPSHOT .. DRILL_FAILED) say whether the cluster could be
+// recovered, not whether it serves: they show in warnings[] and /metrics with their severity, but
+// do not make the state DEGRADED (a cluster without a drilled backup still has its quorum).
+bool isRecoverabilityWarning(qw::api::Warning::Code code);
+
 // "3.5.16" -> {3, 5, 16}; missing parts are 0; nullopt when it does not start with a number.
 struct EtcdVersion {
   int major = 0, minor = 0, patch = 0;

@@ -32,6 +32,8 @@ class ClusterWatch {
   void evaluate();
   std::vector<qw::api::Warning> active() const { return tracker_.active(); }
   uint64_t evaluations() const { return evaluations_; }
+  // Where the snapshot state comes from (snapshots/keeper.h); unset: not known.
+  void setSnapshotHealth(std::function<SnapshotHealth()> f) { snapshot_health_ = std::move(f); }
 
  private:
   const RecentHistory& recent(int64_t now_wall_ms, int64_t now_steady_ms);
@@ -45,6 +47,7 @@ class ClusterWatch {
   RecentHistory recent_;
   int64_t recent_read_steady_ms_ = -1;
   uint64_t evaluations_ = 0;
+  std::function<SnapshotHealth()> snapshot_health_;
 };
 
 }  // namespace qw::aggregator

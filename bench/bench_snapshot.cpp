@@ -1,0 +1,248 @@
+// What a snapshot costs to verify and to drill, per size: a real one-member etcd (the harness's,
+// $QW_ETCD) filled with 100 KB random values to about SIZE MB and saved with the real etcdctl;
+// then, per run: our SHA-256 trailer check and bbolt reader (unthrottled, the file dropped from
+// the page cache first: CPU and elapsed), `sha256sum` of the same file (cache dropped too), and a
+// restore drill (snapshots/drill.h) beside a bare `etcdutl snapshot restore` (`etcdctl` on 3.4)
+// plus etcd started to its first answer, timed the same way. Prints min/median/max. Not a test.
+//   qw-bench-snapshot [--sizes 10,100] [--runs 5]
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+#include "qw/aggregator/snapshots/drill.h"
+#include "qw/http_client.h"
+#include "qw/snapshot/bbolt.h"
+#include "qw/snapshot/snapshot_file.h"
+
+using namespace qw::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double sinceMs(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double cpuMs(int who) {
+  rusage u{};
+  getrusage(who, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
+}
+
+void dropCache(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+std::string b64(const std::string& in) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out += t[(v >> s) & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
+    out += t[(v >> 18) & 63];
+    out += t[(v >> 12) & 63];
+    out += i + 1 < in.size() ? t[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+int run(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+struct Stats {
+  std::vector<double> v;
+  void add(double x) { v.push_back(x); }
+  std::string str() {
+    if (v.empty()) return "-";
+    std::sort(v.begin(), v.end());
+    char b[96];
+    std::snprintf(b, sizeof b, "%7.0f %7.0f %7.0f", v.front(), v[v.size() / 2], v.back());
+    return b;
+  }
+};
+
+// A bare restore + start, as an operator would type it; ms of each part (-1: failed).
+std::pair<double, double> bareRestore(const std::string& bin, const std::string& snap,
+                                      const std::string& dir) {
+  fs::remove_all(dir);
+  int peer = freePort(), client = freePort();
+  std::string purl = "http://127.0.0.1:" + std::to_string(peer);
+  std::string cmd = fs::exists(bin + "/etcdutl")
+                        ? bin + "/etcdutl snapshot restore "
+                        : "ETCDCTL_API=3 " + bin + "/etcdctl snapshot restore ";
+  cmd += snap + " --data-dir " + dir + " --name bare --initial-cluster bare=" + purl +
+         " --initial-advertise-peer-urls " + purl + " >/dev/null 2>&1";
+  auto t0 = Clock::now();
+  if (run(cmd) != 0) return {-1, -1};
+  double restore = sinceMs(t0);
+  std::string curl = "http://127.0.0.1:" + std::to_string(client);
+  auto t1 = Clock::now();
+  Process etcd({bin + "/etcd", "--data-dir", dir, "--name", "bare", "--listen-client-urls", curl,
+                "--advertise-client-urls", curl, "--listen-peer-urls", purl},
+               dir + ".log");
+  qw::HttpRequest req;
+  req.method = "POST";
+  req.body = R"({"key":"AA==","range_end":"AA==","count_only":true})";
+  req.timeout = 200ms;
+  double start = -1;
+  while (sinceMs(t1) < 60000) {
+    auto r = qw::httpFetchSync(curl + "/v3/kv/range", req);
+    if (r.ok && r.status == 200) {
+      start = sinceMs(t1);
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  etcd.stop();
+  fs::remove_all(dir);
+  return {restore, start};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> sizes = {10, 100};
+  int runs = 5;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("qw-bench-snapshot [--sizes 10,100] [--runs 5]\n");
+      return 0;
+    }
+    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    if (a == "--sizes" && i + 1 < argc) {
+      sizes.clear();
+      std::string s = argv[++i];
+      for (size_t p = 0; p < s.size();) {
+        size_t c = s.find(',', p);
+        sizes.push_back(std::atoi(s.substr(p, c - p).c_str()));
+        p = c == std::string::npos ? s.size() : c + 1;
+      }
+    }
+  }
+  TempDir tmp("qw-bench-snapshot");
+  std::string bin = fs::path(etcdBinary()).parent_path().string();
+  std::mt19937_64 rng(42);
+  std::printf("etcd in %s; %d runs per size; ms, min median max\n", bin.c_str(), runs);
+  for (int mb : sizes) {
+    std::string snap = tmp.path() + "/snap-" + std::to_string(mb) + "mb.db";
+    {
+      EtcdCluster etcd(1, tmp.path() + "/fill-" + std::to_string(mb),
+                       {"--quota-backend-bytes", std::to_string(int64_t(mb) * 4 << 20)});
+      fs::create_directories(tmp.path() + "/fill-" + std::to_string(mb));
+      etcd.start();
+      std::string value(100 * 1000, '\0');
+      for (int k = 0; k < mb * 10; ++k) {
+        for (auto& ch : value) ch = static_cast<char>(rng());
+        qw::HttpRequest put;
+        put.method = "POST";
+        put.timeout = 10s;
+        put.body = "{\"key\":\"" + b64("/bench/" + std::to_string(k)) + "\",\"value\":\"" +
+                   b64(value) + "\"}";
+        auto r = qw::httpFetchSync(etcd.clientUrl(0) + "/v3/kv/put", put);
+        if (!r.ok || r.status != 200) {
+          std::fprintf(stderr, "put failed: %s %d\n", r.error.c_str(), r.status);
+          return 1;
+        }
+      }
+      if (run("ETCDCTL_API=3 " + bin + "/etcdctl --endpoints " + etcd.clientUrl(0) +
+              " snapshot save " + snap + " >/dev/null 2>&1") != 0) {
+        std::fprintf(stderr, "snapshot save failed\n");
+        return 1;
+      }
+    }
+    std::printf("\n%d MB snapshot (%ju bytes)\n", mb, static_cast<uintmax_t>(fs::file_size(snap)));
+    Stats trailer_ms, trailer_cpu, bbolt_ms, bbolt_cpu, sum_ms, sum_cpu;
+    Stats d_restore, d_start, d_total, b_restore, b_start, b_total;
+    qw::snapshot::EtcdSnapshotInfo info;
+    for (int r = 0; r < runs; ++r) {
+      dropCache(snap);
+      double c0 = cpuMs(RUSAGE_SELF);
+      auto t0 = Clock::now();
+      auto tr = qw::snapshot::checkTrailer(snap);
+      trailer_ms.add(sinceMs(t0));
+      trailer_cpu.add(cpuMs(RUSAGE_SELF) - c0);
+      dropCache(snap);
+      c0 = cpuMs(RUSAGE_SELF);
+      t0 = Clock::now();
+      qw::snapshot::BboltOptions bo;
+      bo.db_bytes = tr.db_bytes;
+      info = qw::snapshot::readEtcdSnapshot(snap, bo);
+      bbolt_ms.add(sinceMs(t0));
+      bbolt_cpu.add(cpuMs(RUSAGE_SELF) - c0);
+      if (!tr.complete || !info.ok) {
+        std::fprintf(stderr, "the snapshot does not verify: %s %s\n", tr.reason.c_str(),
+                     info.error.c_str());
+        return 1;
+      }
+      dropCache(snap);
+      c0 = cpuMs(RUSAGE_CHILDREN);
+      t0 = Clock::now();
+      run("sha256sum " + snap + " >/dev/null");
+      sum_ms.add(sinceMs(t0));
+      sum_cpu.add(cpuMs(RUSAGE_CHILDREN) - c0);
+
+      qw::aggregator::DrillConfig dc;
+      dc.etcd_bin_dirs = {bin};
+      dc.work_dir = tmp.path();
+      dc.snapshot_cluster_version = info.cluster_version;
+      dc.expected_revision = info.revision;
+      dc.expected_live_keys = info.live_keys;
+      auto d = qw::aggregator::runDrill(snap, dc);
+      if (!d.ok) {
+        std::fprintf(stderr, "drill failed: %s\n", d.error.c_str());
+        return 1;
+      }
+      d_restore.add(static_cast<double>(d.restore_ms));
+      d_start.add(static_cast<double>(d.start_ms));
+      d_total.add(static_cast<double>(d.total_ms));
+      auto [br, bs] = bareRestore(bin, snap, tmp.path() + "/bare");
+      if (br < 0 || bs < 0) {
+        std::fprintf(stderr, "bare restore failed\n");
+        return 1;
+      }
+      b_restore.add(br);
+      b_start.add(bs);
+      b_total.add(br + bs);
+    }
+    std::printf("  revision %jd, %ju live keys\n", static_cast<intmax_t>(info.revision),
+                static_cast<uintmax_t>(info.live_keys));
+    std::printf("  %-34s %s  (CPU %s)\n", "SHA-256 trailer check, elapsed",
+                trailer_ms.str().c_str(), trailer_cpu.str().c_str());
+    std::printf("  %-34s %s  (CPU %s)\n", "sha256sum, elapsed", sum_ms.str().c_str(),
+                sum_cpu.str().c_str());
+    std::printf("  %-34s %s  (CPU %s)\n", "bbolt reader, elapsed", bbolt_ms.str().c_str(),
+                bbolt_cpu.str().c_str());
+    std::printf("  %-34s %s\n", "drill: restore", d_restore.str().c_str());
+    std::printf("  %-34s %s\n", "drill: start to first answer", d_start.str().c_str());
+    std::printf("  %-34s %s\n", "drill: total (with cleanup)", d_total.str().c_str());
+    std::printf("  %-34s %s\n", "bare restore", b_restore.str().c_str());
+    std::printf("  %-34s %s\n", "bare start to first answer", b_start.str().c_str());
+    std::printf("  %-34s %s\n", "bare restore + start", b_total.str().c_str());
+  }
+  return 0;
+}
