@@ -1,15 +1,19 @@
 // quorumwatch: command-line client of the aggregator's JSON API.
+#include <unistd.h>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "qw/http_client.h"
 #include "qw/options.h"
+#include "qw/token.h"
 
 namespace {
 
@@ -131,6 +135,143 @@ int whatif(const std::string& server, const std::vector<std::string>& nodes, boo
   return rc;
 }
 
+std::string mib(double bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f MiB", bytes / (1 << 20));
+  return b;
+}
+
+std::string ageText(double seconds) {
+  char b[32];
+  if (seconds < 3600)
+    std::snprintf(b, sizeof b, "%.0f min", seconds / 60);
+  else
+    std::snprintf(b, sizeof b, "%.1f h", seconds / 3600);
+  return b;
+}
+
+// snapshots: every file the agents see, the aggregator's copies and the last drill. 0 when a
+// verified snapshot exists, 1 when none does.
+int snapshots(const std::string& server, bool json) {
+  std::string body;
+  int code = 0;
+  auto got = get(server, "/api/v1/snapshots", &body, &code);
+  if (!got) return kNoAnswer;
+  const auto& l = *got;
+  int rc = l.value("newest_verified", "").empty() ? kUnsafe : kOk;
+  if (json) {
+    std::cout << body << "\n";
+    return rc;
+  }
+  if (rc == kOk)
+    std::printf("newest verified: %s (%s old)%s\n", l.value("newest_verified", "").c_str(),
+                ageText(l.value("newest_verified_age_seconds", 0.0)).c_str(),
+                l.value("newest_drilled", "").empty()
+                    ? ", not drilled"
+                    : (", newest drilled: " + l.value("newest_drilled", "")).c_str());
+  else
+    std::printf("no verified snapshot\n");
+  std::printf("  %-10s %-9s %-10s %-9s %-8s %-9s %s\n", "NODE", "STATUS", "SIZE", "AGE", "DRILLED",
+              "SAME-DISK", "PATH / REASONS");
+  for (const auto& x : l["snapshots"]) {
+    std::string same = !x.contains("same_disk_as_data")      ? "?"
+                       : x.value("same_disk_as_data", false) ? "yes"
+                                                             : "no";
+    std::printf("  %-10s %-9s %-10s %-9s %-8s %-9s %s\n", x.value("node", "").c_str(),
+                x.value("status", "").c_str(), mib(x.value("size_bytes", 0.0)).c_str(),
+                ageText(x.value("age_seconds", 0.0)).c_str(),
+                x.value("drilled", false) ? "yes" : "no", same.c_str(),
+                x.value("path", "").c_str());
+    for (const auto& r : x["reasons"]) std::printf("      - %s\n", r.get<std::string>().c_str());
+  }
+  std::printf("copies in %s:\n", l.value("copy_dir", "").c_str());
+  for (const auto& c : l["copies"]) {
+    std::string drill = c.contains("last_drill") ? c["last_drill"].value("status", "") : "never";
+    std::printf("  %-40s %-9s %-10s drill %s\n", c.value("file", "").c_str(),
+                c.value("status", "").c_str(), mib(c.value("size_bytes", 0.0)).c_str(),
+                drill.c_str());
+  }
+  if (!l.value("copy_error", "").empty())
+    std::printf("  ! %s\n", l.value("copy_error", "").c_str());
+  return rc;
+}
+
+// drill [--wait]: starts a restore drill of the newest verified copy (the token is required);
+// with --wait shows its progress and exits 0 when it passed, 1 when it failed.
+int drill(const std::string& server, const std::string& token, bool wait, bool json) {
+  qw::HttpRequest req;
+  req.method = "POST";
+  req.bearer_token = token;
+  req.timeout = std::chrono::seconds(5);
+  auto r = qw::httpFetchSync(server + "/api/v1/drills", req);
+  if (!r.ok) {
+    std::fprintf(stderr, "quorumwatch: no answer from the aggregator at %s: %s\n", server.c_str(),
+                 r.error.c_str());
+    return kNoAnswer;
+  }
+  auto v = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status != 202 || v.is_discarded()) {
+    std::fprintf(stderr, "quorumwatch: drill not started: %s (HTTP %d)\n",
+                 v.is_discarded() ? r.body.c_str() : v.value("detail", r.body).c_str(), r.status);
+    return r.status == 401 || r.status == 403 ? kUsage : kUnsafe;
+  }
+  double id = v.value("id", 0.0);
+  if (!wait) {
+    if (json)
+      std::cout << r.body << "\n";
+    else
+      std::printf("drill %.0f of %s started\n", id, v.value("copy", "").c_str());
+    return kOk;
+  }
+  const bool tty = ::isatty(STDOUT_FILENO) && !json;
+  std::string last_line;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::string body;
+    int code = 0;
+    auto list = get(server, "/api/v1/drills", &body, &code);
+    if (!list) return kNoAnswer;
+    const nlohmann::json* d = nullptr;
+    for (const auto& x : (*list)["drills"])
+      if (x.value("id", 0.0) == id) d = &x;
+    if (!d) {
+      std::fprintf(stderr, "quorumwatch: drill %.0f is no longer listed\n", id);
+      return kCannotTell;
+    }
+    std::string st = d->value("status", "");
+    if (st == "running") {
+      if (json) continue;
+      char line[128];
+      std::snprintf(line, sizeof line, "drill %.0f: %s %.0f%%", id, d->value("phase", "").c_str(),
+                    d->value("percent", 0.0));
+      if (line != last_line) {
+        if (tty)
+          std::printf("\r%-60s", line);
+        else
+          std::printf("%s\n", line);
+        std::fflush(stdout);
+        last_line = line;
+      }
+      continue;
+    }
+    if (tty) std::printf("\n");
+    if (json) {
+      std::cout << d->dump() << "\n";
+    } else if (st == "passed") {
+      std::printf(
+          "drill %.0f passed: %s restored with %s %s in %.0f ms and answering after "
+          "%.0f ms more; revision %.0f, %.0f keys as our reader found%s\n",
+          id, d->value("copy", "").c_str(), d->value("tool", "").c_str(),
+          d->value("etcd_version", "").c_str(), d->value("restore_ms", 0.0),
+          d->value("start_ms", 0.0), d->value("revision", 0.0), d->value("live_keys", 0.0),
+          d->value("version_matches", false) ? "" : " (etcd's version is not the snapshot's)");
+    } else {
+      std::printf("drill %.0f FAILED: %s\n", id, d->value("error", "").c_str());
+    }
+    return st == "passed" ? kOk : kUnsafe;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,10 +284,17 @@ int main(int argc, char** argv) {
       "  status             the cluster's quorum view, risk and its strongest factors\n"
       "  can-stop NODE      is it safe to stop NODE's etcd member now? (reasons, advice)\n"
       "  whatif NODE...     what stopping these nodes together would leave\n"
-      "Exit codes: 0 ok / safe, 1 unsafe, 2 cannot tell (stale data), 3 usage error (unknown\n"
+      "  snapshots          the snapshot files, the aggregator's copies and their drills\n"
+      "  drill [--wait]     restore-drill the newest verified copy now (needs --token-file)\n"
+      "Exit codes: 0 ok / safe, 1 unsafe or a problem (no verified snapshot, a failed drill),\n"
+      "2 cannot tell (stale data), 3 usage error (unknown\n"
       "command or node), 4 no answer from the aggregator.");
   opts.addString("server", "Aggregator base URL.", &server);
   opts.addFlag("json", "Print the API's JSON instead of a table.", &json);
+  std::string token_file;
+  bool wait = false;
+  opts.addString("token-file", "File holding the aggregator's bearer token (drill).", &token_file);
+  opts.addFlag("wait", "drill: wait for the result, showing its progress.", &wait);
   opts.allowPositional(&args);
   if (auto err = opts.parse(argc, argv)) {
     std::fprintf(stderr, "quorumwatch: %s\n", err->c_str());
@@ -165,6 +313,17 @@ int main(int argc, char** argv) {
       return kUsage;
     }
     return whatif(server, rest, json);
+  }
+  if (args[0] == "snapshots") return snapshots(server, json);
+  if (args[0] == "drill") {
+    std::string token;
+    try {
+      if (!token_file.empty()) token = qw::readTokenFile(token_file);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "quorumwatch: %s\n", e.what());
+      return kUsage;
+    }
+    return drill(server, token, wait, json);
   }
   if (args[0] == "whatif") {
     if (rest.empty()) {
