@@ -91,13 +91,16 @@ std::optional<std::string> CopyStore::open() {
 }
 
 std::string CopyStore::copyName(const std::string& node, const std::string& source_path) {
-  auto clean = [](std::string s) {
-    for (auto& ch : s)
-      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' || ch == '_'))
-        ch = '_';
-    // "__" separates the node from the file: a node name never holds it.
-    for (size_t p; (p = s.find(kSeparator)) != std::string::npos;) s.replace(p, 2, "_");
-    return s;
+  // Odd bytes become '_', and a run of '_' one: "__" separates the node from the file.
+  auto clean = [](const std::string& s) {
+    std::string out;
+    for (char ch : s) {
+      bool keep = std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.';
+      char c = keep ? ch : '_';
+      if (c == '_' && !out.empty() && out.back() == '_') continue;
+      out += c;
+    }
+    return out;
   };
   auto slash = source_path.rfind('/');
   std::string base = slash == std::string::npos ? source_path : source_path.substr(slash + 1);
