@@ -152,6 +152,20 @@ std::optional<nlohmann::json> getJson(int port, const std::string& path, int* st
   return j;
 }
 
+CliResult runCli(int port, const std::string& args) {
+  std::string cmd = binDir() + "/quorumwatch --server http://127.0.0.1:" + std::to_string(port) +
+                    " " + args + " 2>&1";
+  CliResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
 std::string etcdBinary() {
   if (const char* b = std::getenv("QW_ETCD_BIN")) return b;
   std::string v = std::getenv("QW_ETCD") ? std::getenv("QW_ETCD") : "3.4";

@@ -60,6 +60,13 @@ std::string binDir();
 // GET JSON from the aggregator; nullopt on transport error or non-JSON.
 std::optional<nlohmann::json> getJson(int port, const std::string& path, int* status = nullptr);
 
+// The real `quorumwatch` CLI against the aggregator on `port` (stdout and stderr together).
+struct CliResult {
+  int code = -1;  // exit status; -1 when it did not exit normally
+  std::string out;
+};
+CliResult runCli(int port, const std::string& args);
+
 // Which etcd to run: $QW_ETCD_BIN, else by $QW_ETCD ("3.4" = Debian's /usr/bin/etcd, "3.5" = the
 // cache scripts/deps.sh fills).
 std::string etcdBinary();

@@ -11,29 +11,6 @@ using namespace qw::test;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-namespace {
-
-struct CliResult {
-  int code = -1;
-  std::string out;
-};
-
-CliResult cli(int port, const std::string& args) {
-  std::string cmd = binDir() + "/quorumwatch --server http://127.0.0.1:" + std::to_string(port) +
-                    " " + args + " 2>&1";
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-}  // namespace
-
 TEST_CASE("five members with two killed: tolerance 0 and can-stop refuses every other member",
           "[risk]") {
   ClusterStack s("qw-risk", 5);
@@ -49,7 +26,7 @@ TEST_CASE("five members with two killed: tolerance 0 and can-stop refuses every 
   CHECK_FALSE(s.last["risk_model_version"].get<std::string>().empty());
 
   // Healthy: stopping one follower is safe (exit 0) and says so.
-  auto ok = cli(s.port, "can-stop node-5");
+  auto ok = runCli(s.port, "can-stop node-5");
   INFO(ok.out);
   CHECK(ok.code == 0);
   CHECK(ok.out.find("safe: stopping node-5 leaves failure tolerance 1 (now 2)") !=
@@ -60,7 +37,7 @@ TEST_CASE("five members with two killed: tolerance 0 and can-stop refuses every 
   REQUIRE(s.waitView([](const json& v) { return v["failure_tolerance"] == 0; }, 30s));
   CHECK(s.last["state"] == "CRITICAL");
   for (int i = 0; i < 3; ++i) {
-    auto r = cli(s.port, "can-stop node-" + std::to_string(i + 1));
+    auto r = runCli(s.port, "can-stop node-" + std::to_string(i + 1));
     INFO("node-" << i + 1 << ": " << r.out);
     CHECK(r.code == 1);
     CHECK(r.out.find("NOT safe") != std::string::npos);
@@ -68,15 +45,15 @@ TEST_CASE("five members with two killed: tolerance 0 and can-stop refuses every 
     CHECK(r.out.find("is already unhealthy (etcd unreachable") != std::string::npos);
   }
   // The JSON answer is the API's, unchanged; exit codes for usage and no answer.
-  auto j = cli(s.port, "--json whatif node-1 node-2");
+  auto j = runCli(s.port, "--json whatif node-1 node-2");
   CHECK(j.code == 1);
   auto w = json::parse(j.out, nullptr, false);
   REQUIRE_FALSE(w.is_discarded());
   CHECK(w["verdict"] == "UNSAFE");
   CHECK(w["failure_tolerance_after"] == -2);
-  CHECK(cli(s.port, "can-stop no-such-node").code == 3);
-  CHECK(cli(s.port, "can-stop").code == 3);
-  CHECK(cli(freePort(), "can-stop node-1").code == 4);
+  CHECK(runCli(s.port, "can-stop no-such-node").code == 3);
+  CHECK(runCli(s.port, "can-stop").code == 3);
+  CHECK(runCli(freePort(), "can-stop node-1").code == 4);
 }
 
 TEST_CASE("a site's risk table makes a healthy cluster AT_RISK and a bad one stops the aggregator",

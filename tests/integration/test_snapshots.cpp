@@ -185,25 +185,6 @@ json finishedDrills(int port) {
   return out;
 }
 
-struct CliResult {
-  int code = -1;
-  std::string out;
-};
-
-CliResult cli(int port, const std::string& args) {
-  std::string cmd = binDir() + "/quorumwatch --server http://127.0.0.1:" + std::to_string(port) +
-                    " " + args + " 2>&1";
-  CliResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
 bool hasWarning(const json& view, const std::string& code) {
   for (const auto& w : view["warnings"])
     if (w["code"] == code) return true;
@@ -297,24 +278,24 @@ TEST_CASE(
     CHECK((*ev)["events"].size() == 1);
   }
 
-  auto listed = cli(port, "snapshots");
+  auto listed = runCli(port, "snapshots");
   INFO(listed.out);
   CHECK(listed.code == 0);
   CHECK(listed.out.find("newest drilled: node-1:" + good) != std::string::npos);
   CHECK(listed.out.find("node-1__etcd-snapshot-drill") != std::string::npos);
-  CHECK(json::parse(cli(port, "--json snapshots").out)["copies"].size() == 1);
+  CHECK(json::parse(runCli(port, "--json snapshots").out)["copies"].size() == 1);
 
   // On demand: the token is required, on loopback too.
   CHECK(post(port, "/api/v1/drills", "").first == 401);
   CHECK(post(port, "/api/v1/drills", "wrong-token").first == 401);
-  CHECK(cli(port, "drill").code == 3);
+  CHECK(runCli(port, "drill").code == 3);
   auto [code, queued] = post(port, "/api/v1/drills", token);
   REQUIRE(code == 202);
   CHECK(queued["status"] == "running");
   CHECK(queued["trigger"] == "api");
   REQUIRE(waitFor([&] { return finishedDrills(port).size() == 2; }, 120s, 250ms));
   CHECK(finishedDrills(port)[0]["status"] == "passed");
-  auto waited = cli(port, "drill --wait --token-file " + token_file);
+  auto waited = runCli(port, "drill --wait --token-file " + token_file);
   INFO(waited.out);
   CHECK(waited.code == 0);
   CHECK(waited.out.find("passed") != std::string::npos);
@@ -327,7 +308,7 @@ TEST_CASE(
     f.seekp(static_cast<std::streamoff>(fs::file_size(copy_path) / 2));
     f.write("\xde\xad\xbe\xef\xde\xad\xbe\xef", 8);
   }
-  auto broken = cli(port, "drill --wait --token-file " + token_file);
+  auto broken = runCli(port, "drill --wait --token-file " + token_file);
   INFO(broken.out);
   CHECK(broken.code == 1);
   CHECK(broken.out.find("FAILED") != std::string::npos);
