@@ -7,7 +7,9 @@
 // to etcd: a one-member etcd taking 1 KB puts (each a raft commit with a WAL fsync) for
 // --seconds, alone and while the largest snapshot is checked the way the agent checks it (its
 // snapshot worker's priorities: SCHED_IDLE, nice 19, I/O idle; throttled to 16 MiB/s; the page
-// cache dropped first), in turns: put latency p50/p99 of each. Not a test.
+// cache dropped first), in turns: put latency p50/p99 of each, and etcd's own WAL fsync p99 over
+// the turn (the delta of etcd_disk_wal_fsync_duration_seconds, interpolated within its buckets as
+// Prometheus's histogram_quantile does: what an operator's dashboard shows). Not a test.
 //   qw-bench-snapshot [--sizes 10,100] [--runs 5] [--seconds 20]
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -19,6 +21,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -28,6 +32,7 @@
 
 #include "harness.h"
 #include "qw/agent/sys/worker.h"
+#include "qw/aggregator/model/quantile.h"
 #include "qw/aggregator/snapshots/drill.h"
 #include "qw/http_client.h"
 #include "qw/snapshot/bbolt.h"
@@ -154,6 +159,36 @@ std::vector<double> putFor(const std::string& url, int seconds, std::mt19937_64&
   return lat;
 }
 
+// etcd's cumulative WAL fsync histogram now: upper bounds and counts, +Inf last.
+std::pair<std::vector<double>, std::vector<uint64_t>> walFsyncBuckets(const std::string& url) {
+  qw::HttpRequest get;
+  get.timeout = 5s;
+  auto r = qw::httpFetchSync(url + "/metrics", get);
+  std::vector<double> bounds;
+  std::vector<uint64_t> counts;
+  if (!r.ok) return {bounds, counts};
+  const std::string prefix = "etcd_disk_wal_fsync_duration_seconds_bucket{le=\"";
+  size_t at = 0;
+  while ((at = r.body.find(prefix, at)) != std::string::npos) {
+    at += prefix.size();
+    auto q = r.body.find('"', at);
+    std::string le = r.body.substr(at, q - at);
+    auto sp = r.body.find(' ', q);
+    bounds.push_back(le == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(le));
+    counts.push_back(std::stoull(r.body.substr(sp + 1)));
+  }
+  return {bounds, counts};
+}
+
+// The p99 of the fsyncs between two readings (nullopt: none, or the buckets changed).
+std::optional<double> walFsyncP99(const std::pair<std::vector<double>, std::vector<uint64_t>>& a,
+                                  const std::pair<std::vector<double>, std::vector<uint64_t>>& b) {
+  if (a.first != b.first || a.second.size() != b.second.size()) return std::nullopt;
+  std::vector<uint64_t> d(a.second.size());
+  for (size_t i = 0; i < d.size(); ++i) d[i] = b.second[i] - a.second[i];
+  return qw::aggregator::histogramQuantile(0.99, b.first, d);
+}
+
 // etcd's write latency alone and beside the agent-style check of `snap`, `turns` times each.
 void fsyncCost(const std::string& dir, const std::string& snap, int seconds, int turns,
                std::mt19937_64& rng) {
@@ -165,9 +200,9 @@ void fsyncCost(const std::string& dir, const std::string& snap, int seconds, int
       "\netcd write latency (1 KB puts, %d s per turn), alone and beside the check of %s "
       "(%ju bytes) at the agent's priorities and 16 MiB/s\n",
       seconds, fs::path(snap).filename().c_str(), static_cast<uintmax_t>(fs::file_size(snap)));
-  std::printf("  %-8s %-6s %8s %8s %8s %s\n", "turn", "check", "puts", "p50 ms", "p99 ms",
-              "bytes read by the check");
-  std::vector<double> alone_p99, beside_p99;
+  std::printf("  %-8s %-6s %8s %8s %8s %12s %s\n", "turn", "check", "puts", "p50 ms", "p99 ms",
+              "fsync p99 ms", "bytes read by the check");
+  std::vector<double> alone_p99, beside_p99, alone_fsync, beside_fsync;
   for (int t = 0; t < 2 * turns; ++t) {
     bool beside = t % 2 == 1;
     std::atomic<bool> stop{false};
@@ -191,17 +226,28 @@ void fsyncCost(const std::string& dir, const std::string& snap, int seconds, int
           },
           [](int) {});
     }
+    auto before = walFsyncBuckets(url);
     auto lat = putFor(url, seconds, rng);
+    auto after = walFsyncBuckets(url);
     stop = true;
     worker.reset();  // joins after the check in flight stops
     double p99 = quantile(lat, 0.99);
     (beside ? beside_p99 : alone_p99).push_back(p99);
-    std::printf("  %-8d %-6s %8zu %8.2f %8.2f %ju\n", t / 2 + 1, beside ? "yes" : "no", lat.size(),
-                quantile(lat, 0.5), p99, static_cast<uintmax_t>(checked.load()));
+    auto fsync = walFsyncP99(before, after);
+    if (fsync) (beside ? beside_fsync : alone_fsync).push_back(*fsync * 1000);
+    std::printf("  %-8d %-6s %8zu %8.2f %8.2f %12s %ju\n", t / 2 + 1, beside ? "yes" : "no",
+                lat.size(), quantile(lat, 0.5), p99,
+                fsync ? std::to_string(*fsync * 1000).substr(0, 6).c_str() : "-",
+                static_cast<uintmax_t>(checked.load()));
   }
   double a = quantile(alone_p99, 0.5), b = quantile(beside_p99, 0.5);
-  std::printf("  median p99: alone %.2f ms, beside the check %.2f ms (%+.1f%%)\n", a, b,
+  std::printf("  median put p99: alone %.2f ms, beside the check %.2f ms (%+.1f%%)\n", a, b,
               (b - a) / a * 100);
+  if (!alone_fsync.empty() && !beside_fsync.empty()) {
+    double fa = quantile(alone_fsync, 0.5), fb = quantile(beside_fsync, 0.5);
+    std::printf("  median WAL fsync p99: alone %.3f ms, beside the check %.3f ms (%+.1f%%)\n", fa,
+                fb, (fb - fa) / fa * 100);
+  }
 }
 
 }  // namespace

@@ -193,6 +193,24 @@ int snapshots(const std::string& server, bool json) {
   }
   if (!l.value("copy_error", "").empty())
     std::printf("  ! %s\n", l.value("copy_error", "").c_str());
+  if (l.contains("schedule")) {
+    const auto& s = l["schedule"];
+    double every = s.value("every_seconds", 0.0);
+    if (every <= 0)
+      std::printf("snapshots taken by the aggregator: off\n");
+    else
+      std::printf("snapshots taken by the aggregator: every %s, next due %s\n",
+                  ageText(every).c_str(), s.value("next_due", "").c_str());
+    if (!s.value("not_possible", "").empty())
+      std::printf("  ! no node can take one: %s\n", s.value("not_possible", "").c_str());
+    if (s.contains("takes") && !s["takes"].empty()) {
+      const auto& t = s["takes"][0];
+      std::printf("  last: %s on %s at %s %s\n", t.value("status", "").c_str(),
+                  t.value("node", "").c_str(), t.value("started_at", "").c_str(),
+                  t.value("status", "") == "failed" ? t.value("error", "").c_str()
+                                                    : t.value("path", "").c_str());
+    }
+  }
   return rc;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz) with clang in their own build directory and runs each
-# for SECONDS on a seed corpus made from the snapshot fixtures; prints the executions and the
+# for SECONDS on a seed corpus made from the snapshot fixtures and the captured snapshot streams; prints the executions and the
 # findings of every target. Non-zero when a target found a crash (or a leak, timeout or
 # out-of-memory): the input is in $BUILD_DIR/fuzz/findings/TARGET/ (turn it into a unit test).
 #   ./scripts/fuzz.sh [SECONDS]   (default 60)
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
-targets=(fuzz_bbolt)
+targets=(fuzz_bbolt fuzz_snapshot_stream)
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DQW_FUZZ=ON -DQW_BUILD_TESTS=OFF >/dev/null
@@ -30,6 +30,16 @@ seed_target() {
         head -c -32 "$f" >"$dir/$base-bare"
         head -c 16384 "$f" >"$dir/$base-4pages"
       done
+      ;;
+    fuzz_snapshot_stream)
+      # The captured streams, with the first byte choosing the piece size.
+      for f in tests/fixtures/etcd-*/snap_gateway.json; do
+        base=$(basename "$(dirname "$f")")
+        { printf '\x07'; cat "$f"; } >"$dir/$base"
+        { printf '\x00'; head -c 300 "$f"; } >"$dir/$base-cut"
+      done
+      printf '\x03{"error":{"grpc_code":14,"message":"etcdserver: request timed out"}}\n' \
+        >"$dir/error"
       ;;
   esac
 }

@@ -5,6 +5,7 @@
 #   QW_SANITIZE ON|OFF (default ON)
 #   CTEST_ARGS  extra ctest arguments, e.g. "-L unit" or "-L etcd-3.5"
 #   QW_ETCD_VERSIONS  etcd versions for the integration tests (default "3.4;3.5")
+#   QW_FUZZ_SECONDS  seconds per fuzz target (default 10; 0 skips the fuzz smoke)
 #   QW_CROSS    0 skips the cross unit tests under qemu (scripts/cross.sh) run after ctest
 #   QW_CROSS_ARCHES  architectures for them (default "armhf": the 32-bit target, where size_t,
 #               long and time_t differ from the build machine; "arm64 armhf" runs both, as
@@ -32,6 +33,11 @@ echo "test.sh: tests took $(($(date +%s) - built)) s"
 
 # clang 14 must build the agent, the aggregator and the CLI too (fuzzing needs clang).
 ./scripts/check-clang.sh
+
+# A short fuzz run of every libFuzzer target (scripts/fuzz.sh; QW_FUZZ_SECONDS, 0 skips it).
+if [ "${QW_FUZZ_SECONDS:-10}" != 0 ]; then
+  ./scripts/fuzz.sh "${QW_FUZZ_SECONDS:-10}"
+fi
 
 # Cross builds (arm64, armhf): the unit tests built for each and run under qemu-user
 # (scripts/cross.sh; Release, only qw_unit_tests). QW_CROSS=0 skips them.

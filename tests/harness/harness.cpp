@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -364,13 +365,12 @@ Aggregator::Aggregator(const std::string& dir, std::vector<std::string> extra)
 
 int Aggregator::start(std::chrono::milliseconds timeout) {
   std::string log = dir_ + "/aggregator." + std::to_string(++starts_) + ".log";
-  std::vector<std::string> argv = {binDir() + "/quorumwatch-aggregator",
-                                   "--listen",
+  std::vector<std::string> argv = {binDir() + "/quorumwatch-aggregator", "--listen",
                                    port_ ? "127.0.0.1:" + std::to_string(port_) : "127.0.0.1:0",
-                                   "--db",
-                                   dbPath(),
-                                   "--cluster-name",
-                                   "test"};
+                                   "--db", dbPath(), "--cluster-name", "test",
+                                   // No snapshots taken unless a test asks (a later
+                                   // --snapshot-every in `extra` wins).
+                                   "--snapshot-every", "0"};
   for (const auto& e : extra_) argv.push_back(e);
   proc_ = std::make_unique<Process>(argv, log);
   static const std::regex re("listening on 127\\.0\\.0\\.1:([0-9]+)");
@@ -512,6 +512,17 @@ std::vector<std::string> storedSamplePayloads(const std::string& db_path, const 
   sqlite3_close(db);
   if (!ok) throw std::runtime_error("samples query on " + db_path + ": " + err);
   return out;
+}
+
+std::string writeTokenFile(const std::string& dir, const std::string& token) {
+  std::string path = dir + "/token";
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << token << "\n";
+    if (!f) throw std::runtime_error("cannot write " + path);
+  }
+  if (::chmod(path.c_str(), 0600) != 0) throw std::runtime_error("cannot chmod " + path);
+  return path;
 }
 
 int envInt(const char* name, int def) {

@@ -204,6 +204,10 @@ uint64_t seriesPoints(const std::string& db_path, const std::string& node,
 // The serialized NodeSamples of `node` stored in the aggregator's database, oldest first.
 std::vector<std::string> storedSamplePayloads(const std::string& db_path, const std::string& node);
 
+// Writes `token` to DIR/token with mode 0600 (the daemons refuse a token file others can read);
+// returns its path.
+std::string writeTokenFile(const std::string& dir, const std::string& token);
+
 // Environment integer (e.g. QW_KILLS), `def` when unset.
 int envInt(const char* name, int def);
 

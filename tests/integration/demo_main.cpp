@@ -2,6 +2,7 @@
 // agents and the aggregator on 127.0.0.1:9479 (or --port), the cluster view every few seconds
 // until Ctrl-C. --check runs a scripted tour and exits 0 only if it saw what it expects.
 #include <signal.h>
+#include <filesystem>
 
 #include <cstdio>
 #include <cstdlib>
@@ -83,23 +84,32 @@ int main(int argc, char** argv) {
     etcd.start();
     for (int i = 0; i < 3; ++i)
       std::printf("  %s client URL %s\n", etcd.name(i).c_str(), etcd.clientUrl(i).c_str());
-    std::vector<std::string> agg_args = {"--cluster-name", "demo"};
+    // Snapshots as on a plain-etcd cluster: the aggregator has a follower's agent take one (none
+    // is verified yet, so at once), copies it off the node and drills it with these binaries.
+    std::vector<std::string> agg_args = {
+        "--cluster-name",   "demo",
+        "--snapshot-every", "12h",
+        "--etcd-bin-dir",   std::filesystem::path(etcdBinary()).parent_path().string()};
     if (port) agg_args.insert(agg_args.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
     Aggregator agg(tmp.path(), agg_args);
     int p = agg.start();
     std::vector<std::unique_ptr<Agent>> agents;
     for (int i = 0; i < 3; ++i) {
-      agents.push_back(std::make_unique<Agent>(tmp.path(), "node-" + std::to_string(i + 1),
-                                               etcd.clientUrl(i), agg.streamUrl(),
-                                               std::vector<std::string>{"--cluster-name", "demo"}));
+      std::string node = "node-" + std::to_string(i + 1);
+      std::string snaps = tmp.path() + "/snapshots-" + node;
+      std::filesystem::create_directories(snaps);
+      agents.push_back(std::make_unique<Agent>(
+          tmp.path(), node, etcd.clientUrl(i), agg.streamUrl(),
+          std::vector<std::string>{"--cluster-name", "demo", "--snapshot-dir", snaps}));
       agents.back()->start();
     }
     std::printf(
         "\naggregator on 127.0.0.1:%d\n  API:       http://127.0.0.1:%d/api/v1/cluster\n"
         "  nodes:     http://127.0.0.1:%d/api/v1/nodes\n"
+        "  snapshots: http://127.0.0.1:%d/api/v1/snapshots (taken, copied off and drilled)\n"
         "  dashboard: http://127.0.0.1:%d/\n  CLI:       %s/quorumwatch status --server "
         "http://127.0.0.1:%d\n",
-        p, p, p, p, binDir().c_str(), p);
+        p, p, p, p, p, binDir().c_str(), p);
 
     if (check) {
       bool ok = expect(p, "failure_tolerance 1, HEALTHY", 30s, [](const json& v) {

@@ -49,10 +49,8 @@ std::pair<int, json> getConfig(int port, const std::string& node) {
 TEST_CASE("commands: a real agent's config report with secrets redacted, then 404 and 503 and 504",
           "[commands]") {
   TempDir tmp("qw-commands");
-  std::string token_file = tmp.path() + "/token";
   const std::string token = "very-s3cret-token-value";
-  std::ofstream(token_file) << token << "\n";
-  ::chmod(token_file.c_str(), 0600);
+  std::string token_file = writeTokenFile(tmp.path(), token);
   EtcdCluster etcd(1, tmp.path());
   etcd.start();
   // A long agent timeout, so the stopped agent below keeps its session until the command times out.

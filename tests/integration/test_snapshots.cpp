@@ -185,6 +185,17 @@ json finishedDrills(int port) {
   return out;
 }
 
+// `n` keys under `prefix`, one of them deleted again; what etcd then counts: live keys and the
+// revision.
+std::pair<int64_t, int64_t> fill(const std::string& url, const std::string& prefix, int n,
+                                 const std::string& dir) {
+  for (int i = 0; i < n; ++i)
+    ctl(url, "put " + prefix + std::to_string(i) + " value-" + std::to_string(i), dir);
+  ctl(url, "del " + prefix + "3", dir);
+  auto count = json::parse(ctl(url, "get " + prefix + " --prefix --limit=1 -w json", dir));
+  return {count["count"].get<int64_t>(), count["header"]["revision"].get<int64_t>()};
+}
+
 bool hasWarning(const json& view, const std::string& code) {
   for (const auto& w : view["warnings"])
     if (w["code"] == code) return true;
@@ -199,19 +210,12 @@ TEST_CASE(
   TempDir tmp("qw-drills");
   std::string snaps = tmp.path() + "/node-snapshots";
   fs::create_directories(snaps);
-  std::string token_file = tmp.path() + "/token";
   const std::string token = "drill-token-0123456789";
-  std::ofstream(token_file) << token << "\n";
-  ::chmod(token_file.c_str(), 0600);
+  std::string token_file = writeTokenFile(tmp.path(), token);
   EtcdCluster etcd(1, tmp.path());
   etcd.start();
   std::string url = etcd.clientUrl(0);
-  for (int i = 0; i < 30; ++i)
-    ctl(url, "put /d/" + std::to_string(i) + " value-" + std::to_string(i), tmp.path());
-  ctl(url, "del /d/7", tmp.path());
-  auto count = json::parse(ctl(url, "get /d/ --prefix --limit=1 -w json", tmp.path()));
-  int64_t live = count["count"];
-  int64_t revision = count["header"]["revision"];
+  const auto [live, revision] = fill(url, "/d/", 30, tmp.path());
   std::string good = snaps + "/etcd-snapshot-drill";
   ctl(url, "snapshot save " + good, tmp.path());
 
@@ -328,6 +332,11 @@ TEST_CASE(
       30s, 250ms));
   for (const auto& r : view["reasons"])
     CHECK(r.get<std::string>().find("restore drill") == std::string::npos);
+  // And a risk factor that says what it costs (multiplier 1: the probability stays).
+  bool factor = false;
+  for (const auto& f : view["factors"])
+    factor |= f["rule"] == "recoverability.drill_failed" && f["multiplier"] == 1;
+  CHECK(factor);
   qw::HttpRequest get;
   auto m = qw::httpFetchSync("http://127.0.0.1:" + std::to_string(port) + "/metrics", get);
   REQUIRE(m.ok);
@@ -335,4 +344,130 @@ TEST_CASE(
   CHECK(m.body.find("quorumwatch_drill_last_passed{cluster=\"test\"} 0\n") != std::string::npos);
   CHECK(m.body.find("quorumwatch_snapshot_copies_verified{cluster=\"test\"} 1\n") !=
         std::string::npos);
+}
+
+TEST_CASE("a scheduled snapshot is taken through a follower's agent, copied off and drilled",
+          "[snapshots][take]") {
+  TempDir tmp("qw-take");
+  const std::string token = "take-token-0123456789";
+  std::string token_file = writeTokenFile(tmp.path(), token);
+  EtcdCluster etcd(3, tmp.path());
+  etcd.start();
+  std::string url = etcd.clientUrl(0);
+  const auto [live, revision] = fill(url, "/t/", 40, tmp.path());
+
+  std::string bin_dir = fs::path(etcdBinary()).parent_path().string();
+  Aggregator agg(tmp.path(),
+                 {"--token-file", token_file, "--snapshot-poll", "1s", "--snapshot-every", "1h",
+                  "--snapshot-keep", "1", "--etcd-bin-dir", bin_dir, "--drill-timeout", "120s"});
+  int port = agg.start();
+  std::vector<std::unique_ptr<Agent>> agents;
+  std::vector<std::string> dirs;
+  for (int i = 0; i < 3; ++i) {
+    std::string node = "node-" + std::to_string(i + 1);
+    dirs.push_back(tmp.path() + "/snaps-" + node);
+    fs::create_directories(dirs.back());
+    agents.push_back(std::make_unique<Agent>(
+        tmp.path(), node, etcd.clientUrl(i), agg.streamUrl(),
+        std::vector<std::string>{"--token-file", token_file, "--snapshot-dir", dirs.back(),
+                                 "--snapshot-scan-interval", "2s"}));
+    agents.back()->start();
+  }
+
+  // Nothing verified exists: one is due at once, on a follower.
+  json l;
+  bool taken = waitFor(
+      [&] {
+        auto r = getJson(port, "/api/v1/snapshots");
+        if (!r) return false;
+        l = *r;
+        for (const auto& t : l["schedule"]["takes"])
+          if (t["status"] == "taken") return !l["copies"].empty() && l["copies"][0]["verified"];
+        return false;
+      },
+      120s, 250ms);
+  INFO(l.dump(2));
+  REQUIRE(taken);
+  json take;
+  for (const auto& t : l["schedule"]["takes"])
+    if (t["status"] == "taken") take = t;
+  CHECK(take["trigger"] == "schedule");
+  auto view = getJson(port, "/api/v1/cluster");
+  REQUIRE(view);
+  std::string leader_node;
+  for (const auto& m : (*view)["members"])
+    if (m["is_leader"] == true) leader_node = m["node"];
+  CHECK(take["node"] != leader_node);
+  std::string path = take["path"];
+  CHECK(fs::path(path).filename().string().rfind("quorumwatch-", 0) == 0);
+  CHECK(fs::path(path).extension() == ".db");
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(take["size_bytes"] == static_cast<double>(st.st_size));
+  for (const auto& d : dirs)
+    for (const auto& e : fs::directory_iterator(d)) CHECK(e.path().extension() != ".part");
+  const auto* s = snapshot(l, path);
+  REQUIRE(s);
+  CHECK((*s)["verified"] == true);
+  CHECK((*s)["revision"].get<int64_t>() >= revision);
+  CHECK((*s)["live_keys"] == live);
+  CHECK(l["copies"][0]["source_node"] == take["node"]);
+  CHECK(l["copies"][0]["sha256"] == (*s)["sha256"]);
+  CHECK(l["schedule"]["every_seconds"] == 3600);
+  CHECK(!l["schedule"]["next_due"].get<std::string>().empty());
+  CHECK(l["schedule"]["not_possible"] == "");
+
+  // The new copy is drilled: what etcd restores is what the agent's reader found.
+  json drills;
+  REQUIRE(waitFor(
+      [&] {
+        drills = finishedDrills(port);
+        return drills.size() == 1;
+      },
+      120s, 250ms));
+  INFO(drills.dump(2));
+  CHECK(drills[0]["status"] == "passed");
+  CHECK(drills[0]["revision"] == (*s)["revision"]);
+  CHECK(drills[0]["live_keys"] == live);
+
+  // On demand, with the token; the node keeps one file of its own (--snapshot-keep 1).
+  CHECK(post(port, "/api/v1/snapshots", "").first == 401);
+  std::this_thread::sleep_for(1100ms);  // names are per second
+  ctl(url, "put /t/after yes", tmp.path());
+  auto [code, started] = post(port, "/api/v1/snapshots", token);
+  INFO(started.dump());
+  REQUIRE(code == 202);
+  CHECK(started["trigger"] == "api");
+  json second;
+  REQUIRE(waitFor(
+      [&] {
+        auto r = getJson(port, "/api/v1/snapshots");
+        if (!r) return false;
+        int n = 0;
+        for (const auto& t : (*r)["schedule"]["takes"])
+          if (t["status"] == "taken") {
+            if (n == 0) second = t;
+            ++n;
+          }
+        return n == 2;
+      },
+      120s, 250ms));
+  INFO(second.dump(2));
+  CHECK(second["trigger"] == "api");
+  CHECK(second["path"] != path);
+  for (const auto& d : dirs) {
+    int own = 0;
+    for (const auto& e : fs::directory_iterator(d))
+      own += e.path().filename().string().rfind("quorumwatch-", 0) == 0;
+    CHECK(own <= 1);
+  }
+  if (second["node"] == take["node"]) {
+    CHECK(!fs::exists(path));
+    REQUIRE(second["removed"].size() == 1);
+    CHECK(second["removed"][0] == path);
+  }
+  auto ev = getJson(port, "/api/v1/events?kind=SNAPSHOT_TAKEN");
+  REQUIRE(ev);
+  CHECK((*ev)["events"].size() == 2);
 }

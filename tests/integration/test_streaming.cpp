@@ -309,9 +309,7 @@ TEST_CASE(
     "session",
     "[streaming]") {
   TempDir tmp("qw-badinput");
-  std::string token_file = tmp.path() + "/token";
-  std::ofstream(token_file) << "s3cret-token\n";
-  ::chmod(token_file.c_str(), 0600);
+  std::string token_file = writeTokenFile(tmp.path(), "s3cret-token");
   EtcdCluster etcd(1, tmp.path());
   etcd.start();
   Aggregator agg(tmp.path(), {"--token-file", token_file, "--max-frame-bytes", "4096"});

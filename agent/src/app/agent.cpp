@@ -23,6 +23,7 @@
 #include "qw/agent/collect/etcd_config_collector.h"
 #include "qw/agent/collect/etcd_sampler.h"
 #include "qw/agent/collect/snapshot_catalog.h"
+#include "qw/agent/collect/snapshot_take.h"
 #include "qw/agent/collect/unit_collector.h"
 #include "qw/agent/parse/etcd_metrics.h"
 #include "qw/agent/sys/host.h"
@@ -212,6 +213,50 @@ void Agent::buildSamplers() {
                 return CommandOutcome{qw::wire::CommandResult::OK, "", piece.SerializeAsString()};
               },
               std::move(done));
+        });
+    // A snapshot taken now (plain etcd, kubeadm): streamed from etcd on the transfer worker with
+    // an HTTP session of its own, then listed in the catalogue with its check.
+    SnapshotTakeConfig tcfg;
+    tcfg.etcd_endpoint = cfg_.etcd_endpoint;
+    tcfg.etcd_cacert = cfg_.etcd_cacert;
+    tcfg.etcd_cert = cfg_.etcd_cert;
+    tcfg.etcd_key = cfg_.etcd_key;
+    tcfg.dir = cfg_.snapshot_dirs.empty() ? "" : cfg_.snapshot_dirs.front();
+    tcfg.flavor = hello_.etcd_flavor();
+    tcfg.data_dir = cfg_.etcd_data_dir;
+    tcfg.sysfs_root = cfg_.sysfs_root;
+    tcfg.verify_rate = static_cast<uint64_t>(cfg_.snapshot_verify_rate);
+    auto* catalog_collector = snapshots_.get();
+    cfg_.commands->addAsync(
+        qw::wire::Command::kTakeSnapshot,
+        [weak_worker, weak_state, tcfg, catalog_collector, log = log_](const qw::wire::Command& c,
+                                                                       CommandDone done) {
+          auto worker = weak_worker.lock();
+          if (!worker) return done({qw::wire::CommandResult::FAILED, "the agent is stopping", ""});
+          log->info("taking a snapshot of etcd into {}", tcfg.dir.empty() ? "(no dir)" : tcfg.dir);
+          worker->post(
+              [weak_state, tcfg, r = c.take_snapshot(), log] {
+                qw::wire::SnapshotTaken taken;
+                auto err = takeSnapshot(tcfg, r, &taken);
+                auto state = weak_state.lock();
+                if (state && taken.has_file())
+                  SnapshotCatalogCollector::adopt(*state, taken.file());
+                if (err) {
+                  log->warn("snapshot not taken: {}", *err);
+                  return CommandOutcome{qw::wire::CommandResult::FAILED, *err,
+                                        taken.SerializeAsString()};
+                }
+                log->info("snapshot {} taken: {} bytes, streamed in {} ms, verified in {} ms",
+                          taken.file().path(), taken.file().size(), taken.stream_ms(),
+                          taken.verify_ms());
+                for (const auto& old : taken.removed()) log->info("removed older snapshot {}", old);
+                return CommandOutcome{qw::wire::CommandResult::OK, "", taken.SerializeAsString()};
+              },
+              [done = std::move(done), weak_state, catalog_collector](CommandOutcome o) {
+                // The collector lives as long as its state (both go with the agent).
+                if (!weak_state.expired()) catalog_collector->scanNow();
+                done(std::move(o));
+              });
         });
   }
   metrics_url_ =

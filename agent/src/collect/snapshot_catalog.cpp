@@ -58,10 +58,11 @@ int64_t mtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
-// Runs both checks on one file. A cancelled check comes back PENDING (not remembered).
-qw::wire::SnapshotCheck checkFile(const std::string& path, uint64_t rate,
-                                  const std::atomic<bool>* cancel,
-                                  const std::function<void(uint64_t)>& progress) {
+}  // namespace
+
+qw::wire::SnapshotCheck checkSnapshot(const std::string& path, uint64_t rate,
+                                      const std::atomic<bool>* cancel,
+                                      const std::function<void(uint64_t)>& progress) {
   qw::wire::SnapshotCheck c;
   auto t0 = std::chrono::steady_clock::now();
   if (endsWith(path, ".zip")) {
@@ -74,7 +75,9 @@ qw::wire::SnapshotCheck checkFile(const std::string& path, uint64_t rate,
   qw::snapshot::TrailerOptions to;
   to.bytes_per_second = rate;
   to.cancel = cancel;
-  to.progress = [&](uint64_t done, uint64_t) { progress(done); };
+  to.progress = [&](uint64_t done, uint64_t) {
+    if (progress) progress(done);
+  };
   auto tr = qw::snapshot::checkTrailer(path, to);
   if (tr.failed == qw::snapshot::TrailerFailure::kCancelled) {
     c.set_state(qw::wire::SnapshotCheck::PENDING);
@@ -117,8 +120,6 @@ qw::wire::SnapshotCheck checkFile(const std::string& path, uint64_t rate,
   return c;
 }
 
-}  // namespace
-
 SnapshotCatalogCollector::SnapshotCatalogCollector(SnapshotCatalogConfig cfg, IdleWorker& worker)
     : cfg_(std::move(cfg)), worker_(worker), state_(std::make_shared<State>()) {
   data_dir_ = cfg_.data_dir;
@@ -130,16 +131,55 @@ void SnapshotCatalogCollector::collect(int64_t now_ms, qw::wire::NodeSample*) {
   if (cfg_.dirs.empty() || state_->in_flight) return;
   if (scanned_at_ >= 0 && now_ms - scanned_at_ < cfg_.scan_interval_ms) return;
   scanned_at_ = now_ms;
+  postScan();
+}
+
+void SnapshotCatalogCollector::scanNow() {
+  if (cfg_.dirs.empty()) return;
+  if (state_->in_flight) {
+    state_->rescan = true;
+    return;
+  }
+  postScan();
+}
+
+void SnapshotCatalogCollector::postScan() {
   state_->in_flight = true;
   SnapshotCatalogConfig c = cfg_;
   c.data_dir = data_dir_;
   std::shared_ptr<State> state = state_;
   worker_.post(
       [c, state] {
-        scan(c, state);
+        do {
+          state->rescan = false;
+          scan(c, state);
+        } while (state->rescan && !state->cancel);
         return 0;
       },
       [state](int) { state->in_flight = false; });
+}
+
+void SnapshotCatalogCollector::adopt(State& state, const qw::wire::SnapshotFile& f) {
+  struct stat st {};
+  if (::stat(f.path().c_str(), &st) != 0) return;
+  State::Known k;
+  k.ino = static_cast<uint64_t>(st.st_ino);
+  k.size = static_cast<uint64_t>(st.st_size);
+  k.mtime_ns = mtimeNs(st);
+  k.check = f.check();
+  std::lock_guard<std::mutex> l(state.mu);
+  state.adopted[f.path()] = k;
+  auto* files = state.catalog.mutable_files();
+  for (int i = 0; i < files->size(); ++i)
+    if (files->Get(i).path() == f.path()) {
+      files->DeleteSubrange(i, 1);
+      break;
+    }
+  *files->Add() = f;
+  // Newest first, as a scan lists them.
+  for (int i = files->size() - 1; i > 0 && files->Get(i).mtime_ms() >= files->Get(i - 1).mtime_ms();
+       --i)
+    files->SwapElements(i, i - 1);
 }
 
 qw::wire::SnapshotCatalog SnapshotCatalogCollector::catalog() const {
@@ -219,6 +259,11 @@ void SnapshotCatalogCollector::scan(const SnapshotCatalogConfig& cfg,
   std::sort(files.begin(), files.end(), [](const Found& a, const Found& b) {
     return mtimeNs(a.st) != mtimeNs(b.st) ? mtimeNs(a.st) > mtimeNs(b.st) : a.path < b.path;
   });
+  {
+    std::lock_guard<std::mutex> l(state->mu);
+    for (auto& [p, k] : state->adopted) state->known[p] = std::move(k);
+    state->adopted.clear();
+  }
   std::map<std::string, State::Known> known;
   std::vector<int> todo;
   for (const auto& f : files) {
@@ -259,7 +304,7 @@ void SnapshotCatalogCollector::scan(const SnapshotCatalogConfig& cfg,
       if (i < state->catalog.files_size() && state->catalog.files(i).path() == path)
         state->catalog.mutable_files(i)->mutable_check()->set_bytes_done(done);
     };
-    auto check = checkFile(path, cfg.bytes_per_second, &state->cancel, progress);
+    auto check = checkSnapshot(path, cfg.bytes_per_second, &state->cancel, progress);
     if (check.state() == qw::wire::SnapshotCheck::PENDING) return;  // cancelled
     std::string verdict;
     if (check.state() == qw::wire::SnapshotCheck::SKIPPED)

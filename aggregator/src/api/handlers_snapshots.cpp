@@ -1,10 +1,13 @@
 // GET /api/v1/snapshots: the cluster's snapshot catalogue (snapshots/catalog.h) with the
-// aggregator's own copies (snapshots/keeper.h); GET and POST /api/v1/drills: restore drills.
+// aggregator's own copies (snapshots/keeper.h) and the snapshots it has agents take
+// (snapshots/scheduler.h); POST /api/v1/snapshots takes one now; GET and POST /api/v1/drills:
+// restore drills.
 #include "api.pb.h"
 #include "qw/aggregator/api/handlers.h"
 #include "qw/aggregator/api/json.h"
 #include "qw/aggregator/snapshots/catalog.h"
 #include "qw/aggregator/snapshots/keeper.h"
+#include "qw/aggregator/snapshots/scheduler.h"
 
 namespace qw::aggregator {
 
@@ -32,7 +35,17 @@ void addSnapshotRoutes(Router& r, ApiContext& s) {
     qw::api::SnapshotList list;
     if (s.snapshots) list = s.snapshots->list(s.clock.wallMs());
     if (s.keeper) s.keeper->fill(&list);
+    if (s.scheduler) s.scheduler->fill(&list);
     return jsonResponse(req, http::status::ok, toJson(list));
+  });
+  r.add(http::verb::post, "/api/v1/snapshots", [&s](const Request& req, const PathParams&) {
+    if (auto refused = refuseUnauthorized(req, s)) return *refused;
+    if (!s.scheduler)
+      return errorResponse(req, http::status::conflict, "no_scheduler", "no snapshot scheduler");
+    qw::api::SnapshotTake t;
+    if (auto err = s.scheduler->startNow(&t))
+      return errorResponse(req, http::status::conflict, "snapshot_not_started", *err);
+    return jsonResponse(req, http::status::accepted, toJson(t));
   });
   r.add(http::verb::get, "/api/v1/drills", [&s](const Request& req, const PathParams&) {
     qw::api::DrillList list;

@@ -83,6 +83,17 @@ void registerOptions(Options& o, AggregatorConfig* c) {
             "Pull snapshots from agents whose link is neither TLS nor loopback (refused by "
             "default: the file would cross the network in the clear).",
             &c->allow_plain_snapshot_pull);
+  o.addDuration("snapshot-every",
+                "Have an agent take a snapshot of etcd when the cluster's newest verified one, "
+                "whoever took it, is older than this (plain etcd and kubeadm; k3s nodes are never "
+                "asked: k3s takes its own); 0: never. Agents need a --snapshot-dir.",
+                &c->snapshot_every, 0ms, std::chrono::hours(24 * 365));
+  o.addInt("snapshot-keep",
+           "Snapshots the aggregator had taken that each node keeps (older ones of the "
+           "quorumwatch- prefix are removed there; other files never are).",
+           &c->snapshot_keep, 1, 1000);
+  o.addDuration("snapshot-timeout", "A snapshot stream from etcd that takes longer fails.",
+                &c->snapshot_timeout, 10s, 24h);
   o.addList("etcd-bin-dir",
             "Where restore drills find etcd, etcdutl and etcdctl (repeatable; the one matching "
             "the snapshot's version wins). Never install a running etcd service for this: see "
@@ -184,6 +195,9 @@ int runAggregator(const AggregatorConfig& c) {
   scfg.keeper.drill_every = c.drill_every;
   scfg.keeper.drill_timeout = c.drill_timeout;
   scfg.keeper.drill_memory_map_bytes = static_cast<uint64_t>(c.drill_memory_map);
+  scfg.scheduler.every = c.snapshot_every;
+  scfg.scheduler.keep = static_cast<uint32_t>(c.snapshot_keep);
+  scfg.scheduler.take_timeout = c.snapshot_timeout;
   scfg.view.max_apply_lag = static_cast<uint64_t>(c.max_apply_lag);
   {
     auto table = std::make_shared<risk::Table>(risk::defaultTable());

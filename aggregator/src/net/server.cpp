@@ -32,10 +32,16 @@ Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, c
   if (auto err = keeper_->open())
     qw::logger("snapshots")->error("{}: no copies off the nodes and no restore drills", *err);
   watch_->setSnapshotHealth([this] { return keeper_->health(); });
+  scheduler_ = std::make_unique<SnapshotScheduler>(
+      ioc_, *ingest_, hub, clock_, cfg_.scheduler,
+      [this] { return std::make_pair(watch_->view(), snapshots_->list(clock_.wallMs())); },
+      [this](std::string node) { return pollSnapshotsOf(std::move(node), knownMembers()); },
+      [this](const std::vector<Event>& e) { ingest_->record(e); });
   router_ = std::make_unique<Router>();
-  api_ = std::make_unique<ApiContext>(
-      ApiContext{hub, store_, *ingest_, *watch_, clock_, cfg_.view, cfg_.max_series_points,
-                 cfg_.command_timeout, nullptr, snapshots_.get(), keeper_.get(), cfg_.token});
+  api_ = std::make_unique<ApiContext>(ApiContext{hub, store_, *ingest_, *watch_, clock_, cfg_.view,
+                                                 cfg_.max_series_points, cfg_.command_timeout,
+                                                 nullptr, snapshots_.get(), keeper_.get(),
+                                                 cfg_.token, scheduler_.get()});
   api_->stats = [this] {
     SelfStats self = ingest_->stats();
     self.connected_agents = http_->agents;
@@ -66,6 +72,7 @@ void Server::shutdown() {
   if (watch_timer_) watch_timer_->cancel();
   if (snapshot_timer_) snapshot_timer_->cancel();
   keeper_->shutdown();
+  scheduler_->shutdown();
   ingest_->shutdown();
 }
 
@@ -104,34 +111,44 @@ void Server::scheduleSnapshotPoll(std::chrono::milliseconds after) {
   });
 }
 
-net::awaitable<void> Server::pollSnapshots() {
+std::set<uint64_t> Server::knownMembers() {
   std::set<uint64_t> known;
   std::vector<Store::MemberRecord> history;
   if (auto err = store_.memberHistory(&history))
     qw::logger("snapshots")->warn("member history: {}", *err);
   for (const auto& m : history) known.insert(m.info.id);
+  return known;
+}
+
+net::awaitable<void> Server::pollSnapshots() {
+  std::set<uint64_t> known = knownMembers();
   std::vector<std::string> names;
   for (const auto& [name, n] : api_->hub.nodes()) names.push_back(name);
   for (const auto& name : names) {
     if (stopping_) co_return;
-    qw::wire::Command cmd;
-    cmd.mutable_list_snapshots();
-    auto r = co_await ingest_->command(name, std::move(cmd), cfg_.command_timeout);
-    if (stopping_) co_return;
-    if (r.kind != CommandReply::Kind::kOk) {
-      snapshots_->noteError(name, r.message.empty() ? "no answer" : r.message);
-      continue;
-    }
-    qw::wire::SnapshotCatalog cat;
-    if (!cat.ParseFromString(r.payload)) {
-      snapshots_->noteError(name, "the agent sent a malformed snapshot catalogue");
-      continue;
-    }
-    auto events = snapshots_->update(name, cat, known, clock_.wallMs());
-    for (const auto& e : events) qw::logger("snapshots")->info("{}: {}", name, e.message);
-    if (!events.empty()) ingest_->record(events);
+    co_await pollSnapshotsOf(name, known);
   }
+  if (!stopping_) co_await scheduler_->afterPoll();
   if (!stopping_) co_await keeper_->afterPoll(std::move(known));
+}
+
+net::awaitable<void> Server::pollSnapshotsOf(std::string name, std::set<uint64_t> known) {
+  qw::wire::Command cmd;
+  cmd.mutable_list_snapshots();
+  auto r = co_await ingest_->command(name, std::move(cmd), cfg_.command_timeout);
+  if (stopping_) co_return;
+  if (r.kind != CommandReply::Kind::kOk) {
+    snapshots_->noteError(name, r.message.empty() ? "no answer" : r.message);
+    co_return;
+  }
+  qw::wire::SnapshotCatalog cat;
+  if (!cat.ParseFromString(r.payload)) {
+    snapshots_->noteError(name, "the agent sent a malformed snapshot catalogue");
+    co_return;
+  }
+  auto events = snapshots_->update(name, cat, known, clock_.wallMs());
+  for (const auto& e : events) qw::logger("snapshots")->info("{}: {}", name, e.message);
+  if (!events.empty()) ingest_->record(events);
 }
 
 void Server::schedulePrune(std::chrono::milliseconds after) {

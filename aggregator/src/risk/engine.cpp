@@ -49,8 +49,10 @@ namespace {
 
 // The value a rule reads for one node (nullopt: unknown, so the rule cannot match): a signal of
 // the one derivation, or a quantity derived here from two signals or the recent history.
-std::optional<double> value(const Rule& r, const NodeInput* n, const RecentHistory& recent) {
+std::optional<double> value(const Rule& r, const NodeInput* n, const RecentHistory& recent,
+                            const std::optional<SnapshotHealth>& snaps) {
   using D = Rule::Derived;
+  constexpr int64_t kWeekMs = 7LL * 86400 * 1000;
   auto count = [&](const std::map<std::string, int>& m) -> std::optional<double> {
     if (!recent.known || !n) return std::nullopt;
     auto it = m.find(n->name);
@@ -64,6 +66,20 @@ std::optional<double> value(const Rule& r, const NodeInput* n, const RecentHisto
       return count(recent.etcd_restarts);
     case D::kNodeReboots:
       return count(recent.node_reboots);
+    // Cluster-wide; unknown without a catalogue answer from any agent.
+    case D::kNoVerifiedSnapshot:
+      if (n || !snaps || !snaps->catalogue_known) return std::nullopt;
+      return snaps->verified + snaps->copies_verified == 0 ? 1.0 : 0.0;
+    case D::kSnapshotAgeHours:
+      if (n || !snaps || !snaps->newest_verified_age_ms) return std::nullopt;
+      return static_cast<double>(*snaps->newest_verified_age_ms) / 3.6e6;
+    case D::kDrillFailed:
+      if (n || !snaps || !snaps->drills_enabled) return std::nullopt;
+      return snaps->last_drill_failed ? 1.0 : 0.0;
+    case D::kNoPassedDrill:
+      if (n || !snaps || !snaps->catalogue_known) return std::nullopt;
+      return !snaps->last_passed_drill_age_ms || *snaps->last_passed_drill_age_ms >= kWeekMs ? 1.0
+                                                                                             : 0.0;
     default:
       break;
   }
@@ -92,10 +108,10 @@ struct Match {
 
 // The strongest matching rule per signal, for one node (null: the cluster-wide rules).
 void matching(const Table& t, const NodeInput* n, const RecentHistory& recent,
-              std::vector<Match>* out) {
+              const std::optional<SnapshotHealth>& snaps, std::vector<Match>* out) {
   out->clear();
   for (const auto& r : t.rules) {
-    auto v = value(r, n, recent);
+    auto v = value(r, n, recent, snaps);
     if (!v || !matches(r, *v)) continue;
     bool replaced = false;
     for (auto& m : *out)
@@ -134,7 +150,7 @@ Assessment assess(const ClusterInput& in, const qw::api::ClusterView& view, cons
   // Cluster-wide multipliers apply to every member's hazard.
   double cluster_mult = 1;
   std::vector<Match> found;
-  matching(table, nullptr, in.recent, &found);
+  matching(table, nullptr, in.recent, in.snapshots, &found);
   for (const auto& m : found) {
     cluster_mult *= m.rule->multiplier;
     a.factors.push_back(factor("", *m.rule, m.value));
@@ -149,7 +165,7 @@ Assessment assess(const ClusterInput& in, const qw::api::ClusterView& view, cons
     const NodeInput* n = it == nodes.end() ? nullptr : it->second;
     double mult = cluster_mult;
     if (n && n->fresh) {
-      matching(table, n, in.recent, &found);
+      matching(table, n, in.recent, in.snapshots, &found);
       for (const auto& f : found) {
         mult *= f.rule->multiplier;
         a.factors.push_back(factor(m.name(), *f.rule, f.value));

@@ -22,7 +22,11 @@ void resolve(Rule* r) {
       {"fs_avail_ratio", D::kFsAvailRatio},
       {"etcd_restarts_last_hour", D::kEtcdRestarts},
       {"node_reboots_last_hour", D::kNodeReboots},
-      {"leader_changes_last_hour", D::kLeaderChanges}};
+      {"leader_changes_last_hour", D::kLeaderChanges},
+      {"no_verified_snapshot", D::kNoVerifiedSnapshot},
+      {"newest_verified_snapshot_age_hours", D::kSnapshotAgeHours},
+      {"last_drill_failed", D::kDrillFailed},
+      {"no_drill_passed_7d", D::kNoPassedDrill}};
   for (const auto& [name, d] : derived)
     if (r->signal == name) r->derived = d;
   if (r->derived == D::kNone) {
@@ -34,7 +38,7 @@ void resolve(Rule* r) {
 
 Table build() {
   Table t;
-  t.version = "2026-12-02.1";  // the early warnings joined the table
+  t.version = "2026-12-03.1";  // the recoverability factors joined the table
   t.member_hazard_per_day = 1.0 / (3 * 365);
   t.domain_hazard_per_day = 1.0 / (5 * 365);
   t.at_risk_probability = 0.01;
@@ -129,6 +133,28 @@ Table build() {
       {"leader_changes.many", "leader_changes_last_hour", false, 12, 4,
        "12 or more leader changes in the last hour (the mixin alerts at 4 in 15 minutes)",
        "look at the fsync and peer latency of the old leaders; consider timing advice", mixin},
+      // Recoverability: whether a loss could be undone. Multiplier 1: they do not change the
+      // chance of losing quorum, only what losing it would cost, so they rank last.
+      {"recoverability.no_verified_snapshot", "no_verified_snapshot", false, 1, 1,
+       "recoverability: no verified snapshot of this cluster exists, so a quorum loss that does "
+       "not heal by itself could not be undone",
+       "give an agent a --snapshot-dir (the aggregator then has snapshots taken), or fix what "
+       "GET /api/v1/snapshots says is wrong with the ones there",
+       "DESIGN section 8"},
+      {"recoverability.snapshot_stale", "newest_verified_snapshot_age_hours", false, 24, 1,
+       "recoverability: the newest verified snapshot is more than 24 h old; a restore would lose "
+       "every write since",
+       "see why no snapshot was taken (GET /api/v1/snapshots: schedule), or take one now "
+       "(POST /api/v1/snapshots)",
+       "k3s takes one every 12 h by default"},
+      {"recoverability.drill_failed", "last_drill_failed", false, 1, 1,
+       "recoverability: the last restore drill failed, so the newest snapshot may not restore",
+       "read the drill's error (GET /api/v1/drills), check the copy, run POST /api/v1/drills",
+       "a snapshot is only useful if it can be restored"},
+      {"recoverability.no_drill", "no_drill_passed_7d", false, 1, 1,
+       "recoverability: no restore drill passed in 7 days, so no snapshot is known to restore",
+       "give the aggregator etcd's binaries (--etcd-bin-dir) and run POST /api/v1/drills",
+       "a snapshot is only useful if it can be restored"},
   };
   for (auto& r : t.rules) resolve(&r);
 

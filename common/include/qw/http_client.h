@@ -2,6 +2,7 @@
 // A small HTTP/1.1 client over Boost.Beast: one request per connection, a deadline on the whole
 // exchange, http or https (CA + optional client certificate). Errors are values, never thrown.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,7 +33,7 @@ struct HttpRequest {
   std::string content_type = "application/json";
   std::string bearer_token;  // sent as Authorization: Bearer (never logged)
   std::chrono::milliseconds timeout{1000};
-  size_t body_limit = 16 * 1024 * 1024;
+  uint64_t body_limit = 16 * 1024 * 1024;
   // Bytes asked of each read. Beast's default for a fresh buffer is 512, which turned etcd's
   // 150 KB /metrics into ~300 reads and as many epoll waits; a scrape sets 64 KiB.
   size_t read_chunk = 4096;

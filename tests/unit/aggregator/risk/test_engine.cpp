@@ -242,9 +242,15 @@ TEST_CASE("risk: table overrides change numbers and refuse what they do not know
     CHECK_FALSE(r.action.empty());
     CHECK_FALSE(r.source.empty());
     // It reads a signal of the one derivation or one the engine derives (engine.cpp).
-    static const std::set<std::string> derived = {
-        "temperature_headroom_celsius", "fs_avail_ratio", "etcd_restarts_last_hour",
-        "node_reboots_last_hour", "leader_changes_last_hour"};
+    static const std::set<std::string> derived = {"temperature_headroom_celsius",
+                                                  "fs_avail_ratio",
+                                                  "etcd_restarts_last_hour",
+                                                  "node_reboots_last_hour",
+                                                  "leader_changes_last_hour",
+                                                  "no_verified_snapshot",
+                                                  "newest_verified_snapshot_age_hours",
+                                                  "last_drill_failed",
+                                                  "no_drill_passed_7d"};
     CHECK((findSignal(r.signal.c_str()) || derived.count(r.signal)));
   }
 }
@@ -259,4 +265,52 @@ TEST_CASE("risk: /metrics exports the probability and every factor's multiplier"
   CHECK(text.find("quorumwatch_quorum_loss_probability{cluster=\"\"} ") != std::string::npos);
   CHECK(text.find("quorumwatch_risk_factor_multiplier{cluster=\"\",member=\"m2\",rule=\"wal_fsync_"
                   "p99.heartbeat\"} 5") != std::string::npos);
+}
+
+TEST_CASE("risk: recoverability factors say what a loss would cost and leave the probability") {
+  auto base = computeClusterView(cluster(3));
+  for (const auto& f : base.factors()) CHECK(f.rule().rfind("recoverability.", 0) != 0);
+
+  auto in = cluster(3);
+  SnapshotHealth h;
+  h.catalogue_known = true;
+  h.drills_enabled = true;
+  in.snapshots = h;  // no snapshot at all, no drill ever
+  auto none = computeClusterView(in);
+  const auto* f = findFactor(none, "", "recoverability.no_verified_snapshot");
+  REQUIRE(f);
+  CHECK(f->multiplier() == 1);
+  CHECK(f->value() == 1);
+  CHECK(findFactor(none, "", "recoverability.no_drill"));
+  CHECK_FALSE(findFactor(none, "", "recoverability.snapshot_stale"));  // no age: unknown
+  CHECK_FALSE(findFactor(none, "", "recoverability.drill_failed"));
+  CHECK(none.quorum_loss_probability() == base.quorum_loss_probability());
+
+  h.verified = 2;
+  h.newest_verified_age_ms = 30LL * 3600 * 1000;
+  h.last_drill_failed = true;
+  h.last_passed_drill_age_ms = 8LL * 86400 * 1000;
+  in.snapshots = h;
+  auto stale = computeClusterView(in);
+  CHECK_FALSE(findFactor(stale, "", "recoverability.no_verified_snapshot"));
+  const auto* s = findFactor(stale, "", "recoverability.snapshot_stale");
+  REQUIRE(s);
+  CHECK(std::abs(s->value() - 30) < 1e-9);
+  CHECK(findFactor(stale, "", "recoverability.drill_failed"));
+  CHECK(findFactor(stale, "", "recoverability.no_drill"));
+
+  h.newest_verified_age_ms = 3600 * 1000;
+  h.last_drill_failed = false;
+  h.last_passed_drill_age_ms = 3600 * 1000;
+  in.snapshots = h;
+  auto good = computeClusterView(in);
+  for (const auto& g : good.factors()) CHECK(g.rule().rfind("recoverability.", 0) != 0);
+
+  // Hazard factors rank first.
+  in.snapshots = SnapshotHealth{true};
+  in.nodes[0].signals.wal_fsync_p99_seconds = 0.2;
+  auto both = computeClusterView(in);
+  REQUIRE(both.factors_size() >= 2);
+  CHECK(both.factors(0).rule() == "wal_fsync_p99.heartbeat");
+  CHECK(both.factors(both.factors_size() - 1).rule().rfind("recoverability.", 0) == 0);
 }

@@ -65,6 +65,7 @@ class TempDir {
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   // Writes `data` to NAME in the directory and returns its path.
   std::string put(const std::string& name, const std::string& data) const {

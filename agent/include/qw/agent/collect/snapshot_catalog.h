@@ -8,6 +8,7 @@
 // size, mtime); the catalogue answers ListSnapshots from memory (catalog() is thread-safe).
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,14 +54,26 @@ class SnapshotCatalogCollector : public Collector {
   // of a file whose identity did not change since `previous`, checks the others one by one and
   // publishes into `state` after each. Blocking.
   static void scan(const SnapshotCatalogConfig& cfg, const std::shared_ptr<State>& state);
+  // A file this agent made and checked (snapshot_take.h): listed at once, with its check, so the
+  // aggregator can copy it before the next scan, and not read again by that scan. Thread-safe.
+  static void adopt(State& state, const qw::wire::SnapshotFile& f);
+  // A scan now (after a take), or as soon as the running one ends.
+  void scanNow();
 
  private:
+  void postScan();
   SnapshotCatalogConfig cfg_;
   IdleWorker& worker_;
   std::string data_dir_;
   int64_t scanned_at_ = -1;
   std::shared_ptr<State> state_;
 };
+
+// The checks of one file: the trailer (complete), then the bbolt structure. `rate` throttles the
+// reads (0: unthrottled); a cancelled check comes back PENDING. Blocking.
+qw::wire::SnapshotCheck checkSnapshot(const std::string& path, uint64_t rate,
+                                      const std::atomic<bool>* cancel,
+                                      const std::function<void(uint64_t)>& progress);
 
 // Shared between the scan thread and the command handler.
 struct SnapshotCatalogCollector::State {
@@ -70,9 +83,11 @@ struct SnapshotCatalogCollector::State {
     qw::wire::SnapshotCheck check;
   };
   mutable std::mutex mu;
-  qw::wire::SnapshotCatalog catalog;   // guarded by mu
-  std::map<std::string, Known> known;  // path -> last check; the scan thread's own
+  qw::wire::SnapshotCatalog catalog;     // guarded by mu
+  std::map<std::string, Known> known;    // path -> last check; the scan thread's own
+  std::map<std::string, Known> adopted;  // guarded by mu: adopt() -> the next scan
   std::atomic<bool> in_flight{false};
+  std::atomic<bool> rescan{false};  // scanNow() while a scan ran
   std::atomic<bool> cancel{false};  // set when the collector goes
 };
 

@@ -20,6 +20,7 @@ namespace qw::aggregator {
 
 class SnapshotCatalog;
 class SnapshotKeeper;
+class SnapshotScheduler;
 
 // What the handlers read; owned by the Server, alive as long as its router.
 struct ApiContext {
@@ -35,6 +36,7 @@ struct ApiContext {
   SnapshotCatalog* snapshots = nullptr;
   SnapshotKeeper* keeper = nullptr;
   std::string token;  // a mutating request (POST /api/v1/drills) must present it
+  SnapshotScheduler* scheduler = nullptr;
 };
 
 // The cluster view now (ClusterWatch::view: recent history and warnings included).

@@ -30,6 +30,9 @@ struct AggregatorConfig {
   int64_t snapshot_copies = 3;
   bool allow_plain_snapshot_pull = false;
   std::vector<std::string> etcd_bin_dirs = {"/usr/local/bin", "/usr/bin"};
+  std::chrono::milliseconds snapshot_every{12LL * 3600 * 1000};
+  int64_t snapshot_keep = 5;
+  std::chrono::milliseconds snapshot_timeout{600000};
   std::chrono::milliseconds drill_every{24LL * 3600 * 1000};
   std::chrono::milliseconds drill_timeout{300000};
   int64_t drill_memory_map = 0;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -19,6 +20,7 @@
 #include "qw/aggregator/ingest/ingest_service.h"
 #include "qw/aggregator/model/hub.h"
 #include "qw/aggregator/snapshots/keeper.h"
+#include "qw/aggregator/snapshots/scheduler.h"
 #include "qw/aggregator/store/store.h"
 #include "qw/aggregator/view/cluster_watch.h"
 #include "qw/time_util.h"
@@ -39,6 +41,7 @@ struct ServerConfig {
   std::chrono::milliseconds command_timeout{5000};  // an agent's answer to a command, at most
   std::chrono::milliseconds snapshot_poll{60000};   // how often each agent's catalogue is asked
   KeeperConfig keeper;                              // copies off the node and restore drills
+  SchedulerConfig scheduler;                        // snapshots taken through agents
   ViewConfig view;
 };
 
@@ -72,6 +75,8 @@ class Server {
   void scheduleWatch();
   void scheduleSnapshotPoll(std::chrono::milliseconds after);
   boost::asio::awaitable<void> pollSnapshots();
+  boost::asio::awaitable<void> pollSnapshotsOf(std::string node, std::set<uint64_t> known);
+  std::set<uint64_t> knownMembers();
 
   boost::asio::io_context& ioc_;
   Store& store_;
@@ -81,6 +86,7 @@ class Server {
   std::unique_ptr<ClusterWatch> watch_;
   std::unique_ptr<SnapshotCatalog> snapshots_;
   std::unique_ptr<SnapshotKeeper> keeper_;
+  std::unique_ptr<SnapshotScheduler> scheduler_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ApiContext> api_;
   std::unique_ptr<HttpContext> http_;

@@ -30,7 +30,12 @@ struct Rule {
     kFsAvailRatio,
     kEtcdRestarts,
     kNodeReboots,
-    kLeaderChanges
+    kLeaderChanges,
+    // Recoverability (cluster-wide, from SnapshotHealth): 1 or 0, and ages.
+    kNoVerifiedSnapshot,
+    kSnapshotAgeHours,
+    kDrillFailed,
+    kNoPassedDrill
   };
   Derived derived = Derived::kNone;
 };
