@@ -6,7 +6,7 @@
 // plus etcd started to its first answer, timed the same way. Prints min/median/max. Then the cost
 // to etcd: a one-member etcd taking 1 KB puts (each a raft commit with a WAL fsync) for
 // --seconds, alone and while the largest snapshot is checked the way the agent checks it (its
-// snapshot worker's priorities: SCHED_IDLE, nice 19, I/O idle; throttled to 16 MiB/s; the page
+// snapshot worker's priorities: SCHED_IDLE, nice 19, I/O idle; 4 MiB/s in 128 KiB reads; the page
 // cache dropped first), in turns: put latency p50/p99 of each, and etcd's own WAL fsync p99 over
 // the turn (the delta of etcd_disk_wal_fsync_duration_seconds, interpolated within its buckets as
 // Prometheus's histogram_quantile does: what an operator's dashboard shows). Not a test.
@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -191,15 +192,16 @@ std::optional<double> walFsyncP99(const std::pair<std::vector<double>, std::vect
 
 // etcd's write latency alone and beside the agent-style check of `snap`, `turns` times each.
 void fsyncCost(const std::string& dir, const std::string& snap, int seconds, int turns,
-               std::mt19937_64& rng) {
+               std::mt19937_64& rng, uint64_t rate, size_t chunk) {
   fs::create_directories(dir);
   EtcdCluster etcd(1, dir);
   etcd.start();
   std::string url = etcd.clientUrl(0);
   std::printf(
       "\netcd write latency (1 KB puts, %d s per turn), alone and beside the check of %s "
-      "(%ju bytes) at the agent's priorities and 16 MiB/s\n",
-      seconds, fs::path(snap).filename().c_str(), static_cast<uintmax_t>(fs::file_size(snap)));
+      "(%ju bytes) at the agent's priorities, %.1f MiB/s in reads of %zu KiB\n",
+      seconds, fs::path(snap).filename().c_str(), static_cast<uintmax_t>(fs::file_size(snap)),
+      static_cast<double>(rate) / (1 << 20), chunk / 1024);
   std::printf("  %-8s %-6s %8s %8s %8s %12s %s\n", "turn", "check", "puts", "p50 ms", "p99 ms",
               "fsync p99 ms", "bytes read by the check");
   std::vector<double> alone_p99, beside_p99, alone_fsync, beside_fsync;
@@ -216,7 +218,8 @@ void fsyncCost(const std::string& dir, const std::string& snap, int seconds, int
             while (!stop) {
               dropCache(snap);
               qw::snapshot::TrailerOptions o;
-              o.bytes_per_second = 16ull << 20;
+              o.bytes_per_second = rate;
+              o.chunk_bytes = chunk;
               o.cancel = &stop;
               uint64_t before = checked;
               o.progress = [&](uint64_t done, uint64_t) { checked = before + done; };
@@ -256,14 +259,31 @@ int main(int argc, char** argv) {
   std::vector<int> sizes = {10, 100};
   int runs = 5;
   int seconds = 20;
+  // The agent's defaults (--snapshot-verify-rate; TrailerOptions::chunk_bytes), or lists to
+  // compare: every rate with every read size.
+  std::vector<uint64_t> rates = {4ull << 20};
+  std::vector<uint64_t> chunks = {128u << 10};
+  auto list = [](const std::string& s) {
+    std::vector<uint64_t> out;
+    for (size_t p = 0; p < s.size();) {
+      size_t c = s.find(',', p);
+      out.push_back(std::strtoull(s.substr(p, c - p).c_str(), nullptr, 10));
+      p = c == std::string::npos ? s.size() : c + 1;
+    }
+    return out;
+  };
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
-      std::printf("qw-bench-snapshot [--sizes 10,100] [--runs 5] [--seconds 20]\n");
+      std::printf(
+          "qw-bench-snapshot [--sizes 10,100] [--runs 5] [--seconds 20] [--rates BYTES,...] "
+          "[--chunks BYTES,...]\n");
       return 0;
     }
     if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
     if (a == "--seconds" && i + 1 < argc) seconds = std::atoi(argv[++i]);
+    if (a == "--rates" && i + 1 < argc) rates = list(argv[++i]);
+    if (a == "--chunks" && i + 1 < argc) chunks = list(argv[++i]);
     if (a == "--sizes" && i + 1 < argc) {
       sizes.clear();
       std::string s = argv[++i];
@@ -361,6 +381,7 @@ int main(int argc, char** argv) {
       b_start.add(bs);
       b_total.add(br + bs);
     }
+    if (runs <= 0) continue;
     std::printf("  revision %jd, %ju live keys\n", static_cast<intmax_t>(info.revision),
                 static_cast<uintmax_t>(info.live_keys));
     std::printf("  %-34s %s  (CPU %s)\n", "SHA-256 trailer check, elapsed",
@@ -376,6 +397,10 @@ int main(int argc, char** argv) {
     std::printf("  %-34s %s\n", "bare start to first answer", b_start.str().c_str());
     std::printf("  %-34s %s\n", "bare restore + start", b_total.str().c_str());
   }
-  if (!largest.empty() && seconds > 0) fsyncCost(tmp.path() + "/load", largest, seconds, 3, rng);
+  if (!largest.empty() && seconds > 0)
+    for (uint64_t rate : rates)
+      for (uint64_t chunk : chunks)
+        fsyncCost(tmp.path() + "/load-" + std::to_string(rate) + "-" + std::to_string(chunk),
+                  largest, seconds, 3, rng, rate, static_cast<size_t>(chunk));
   return 0;
 }

@@ -94,7 +94,11 @@ TEST_CASE("the snapshot catalogue verifies a real snapshot and names what is wro
     for (size_t i = 4 * 4096; i < 4 * 4096 + 64 && i < b.size(); ++i) b[i] = '\xff';
   });
 
-  Aggregator agg(tmp.path(), {"--snapshot-poll", "1s"});
+  // No copies off the node: every verified snapshot then sits where etcd's data is.
+  std::string table = tmp.path() + "/risk.table";
+  std::ofstream(table) << "warning.SNAPSHOT_SAME_DISK.raise_after_seconds = 1\n";
+  Aggregator agg(tmp.path(),
+                 {"--snapshot-poll", "1s", "--snapshot-copies", "0", "--risk-table", table});
   int port = agg.start();
   Agent a(tmp.path(), "node-1", url, agg.streamUrl(),
           {"--snapshot-dir", snaps, "--snapshot-scan-interval", "2s"});
@@ -152,6 +156,21 @@ TEST_CASE("the snapshot catalogue verifies a real snapshot and names what is wro
   auto ev = getJson(port, "/api/v1/events?kind=SNAPSHOT_FAILED");
   REQUIRE(ev);
   CHECK((*ev)["events"].size() == 5);
+
+  // The snapshot and etcd's data on one disk, no copy elsewhere: SNAPSHOT_SAME_DISK.
+  if (g.value("same_disk_as_data", false)) {
+    CHECK(waitFor(
+        [&] {
+          auto v = getJson(port, "/api/v1/cluster");
+          if (!v) return false;
+          for (const auto& w : (*v)["warnings"])
+            if (w["code"] == "SNAPSHOT_SAME_DISK") return true;
+          return false;
+        },
+        30s, 250ms));
+  } else {
+    WARN("the disk under the snapshot dir is not known here: SNAPSHOT_SAME_DISK not checked");
+  }
 
   // A file that disappears is an event.
   fs::remove(snaps + "/etcd-snapshot-truncated");

@@ -197,17 +197,18 @@ void Agent::buildSamplers() {
     transfer_worker_ = std::make_shared<IdleWorker>(ioc_.get_executor());
     std::weak_ptr<IdleWorker> weak_worker = transfer_worker_;
     std::weak_ptr<SnapshotCatalogCollector::State> weak_state = snapshots_->state();
+    const auto piece_rate = static_cast<uint64_t>(cfg_.snapshot_verify_rate);
     cfg_.commands->addAsync(
         qw::wire::Command::kReadSnapshot,
-        [weak_worker, weak_state](const qw::wire::Command& c, CommandDone done) {
+        [weak_worker, weak_state, piece_rate](const qw::wire::Command& c, CommandDone done) {
           auto worker = weak_worker.lock();
           if (!worker) return done({qw::wire::CommandResult::FAILED, "the agent is stopping", ""});
           worker->post(
-              [weak_state, r = c.read_snapshot()] {
+              [weak_state, r = c.read_snapshot(), piece_rate] {
                 auto state = weak_state.lock();
                 if (!state) return CommandOutcome{qw::wire::CommandResult::FAILED, "stopping", ""};
                 std::string error;
-                auto piece = SnapshotCatalogCollector::readPiece(*state, r, &error);
+                auto piece = SnapshotCatalogCollector::readPiece(*state, r, &error, piece_rate);
                 if (!error.empty())
                   return CommandOutcome{qw::wire::CommandResult::FAILED, error, ""};
                 return CommandOutcome{qw::wire::CommandResult::OK, "", piece.SerializeAsString()};

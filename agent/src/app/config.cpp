@@ -42,7 +42,8 @@ void registerOptions(Options& o, AgentConfig* c) {
                 "How often the snapshot dirs are listed (new or changed files are then checked).",
                 &c->snapshot_scan_interval, 1s, 24h);
   o.addInt("snapshot-verify-rate",
-           "Bytes per second the snapshot checks read at, at idle I/O priority (0: unthrottled).",
+           "Bytes per second the snapshot checks and the copies the aggregator pulls read at, at "
+           "idle I/O priority, in 128 KiB reads (0: unthrottled).",
            &c->snapshot_verify_rate, 0, int64_t{1} << 40);
   o.addString("etcd-unit",
               "systemd unit running etcd whose restarts are counted (k3s.service, etcd.service).",

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "qw/agent/sys/block_device.h"
 #include "qw/log.h"
@@ -74,6 +75,7 @@ qw::wire::SnapshotCheck checkSnapshot(const std::string& path, uint64_t rate,
   }
   qw::snapshot::TrailerOptions to;
   to.bytes_per_second = rate;
+  to.chunk_bytes = 128 * 1024;  // short reads: etcd's fsync never waits behind a long one
   to.cancel = cancel;
   to.progress = [&](uint64_t done, uint64_t) {
     if (progress) progress(done);
@@ -192,7 +194,7 @@ qw::wire::SnapshotCatalog SnapshotCatalogCollector::catalog() const {
 
 qw::wire::SnapshotPiece SnapshotCatalogCollector::readPiece(const State& state,
                                                             const qw::wire::ReadSnapshot& r,
-                                                            std::string* error) {
+                                                            std::string* error, uint64_t rate) {
   qw::wire::SnapshotPiece piece;
   bool listed = false;
   {
@@ -221,8 +223,14 @@ qw::wire::SnapshotPiece SnapshotCatalogCollector::readPiece(const State& state,
                                      r.offset() < size ? size - r.offset() : 0);
   std::string data(want, '\0');
   size_t got = 0;
+  const auto t0 = std::chrono::steady_clock::now();
   while (got < want) {
-    ssize_t n = ::pread(fd, data.data() + got, want - got, static_cast<off_t>(r.offset() + got));
+    if (rate > 0 && got > 0) {  // paced: `got` bytes may take got/rate seconds
+      auto due = t0 + std::chrono::microseconds(got * 1'000'000 / rate);
+      std::this_thread::sleep_until(due);
+    }
+    size_t ask = std::min<size_t>(want - got, 128 * 1024);
+    ssize_t n = ::pread(fd, data.data() + got, ask, static_cast<off_t>(r.offset() + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       *error = r.path() + ": read: " + std::strerror(errno);

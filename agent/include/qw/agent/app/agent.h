@@ -39,8 +39,9 @@ struct AgentConfig {
   std::string etcd_data_device;  // override: "MAJ:MIN" or a disk name
   std::vector<std::string> snapshot_dirs;
   std::chrono::milliseconds snapshot_scan_interval{60000};
-  int64_t snapshot_verify_rate = 16 << 20;  // bytes/s the snapshot checks read at (0: unthrottled)
-  std::string etcd_unit;                    // systemd unit whose restarts are counted
+  // Bytes/s the snapshot checks and copies read at (0: unthrottled); snapshot_catalog.h says why.
+  int64_t snapshot_verify_rate = 4 << 20;
+  std::string etcd_unit;  // systemd unit whose restarts are counted
   std::string etcd_flavor = "auto";
   std::string detect_root = "/";
   std::string io_priority = "idle";
