@@ -51,6 +51,7 @@ Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, c
   addNodeRoutes(*router_, *api_);
   addHistoryRoutes(*router_, *api_);
   addSnapshotRoutes(*router_, *api_);
+  addRecoveryRoutes(*router_, *api_);
   http_ = std::make_unique<HttpContext>(HttpContext{cfg_, *ingest_, *router_, 0});
   listener_ = std::make_unique<Listener>(ioc_, cfg_.tls, *http_);
 }

@@ -260,6 +260,12 @@ Table build() {
        "read the drill's error (GET /api/v1/drills): a snapshot that does not restore cannot "
        "be used in a recovery; take a fresh one and drill it",
        "etcd #18340: a snapshot that does not restore"},
+      // Restarts of one node's etcd within 10 minutes.
+      {W::BLIND_RESTARTS, C, 3, 0, 0, 600000,
+       "stop restarting it (its unit's Restart=, a watchdog, a script) and look at disk and power "
+       "first (dmesg, the SD card or SSD, vcgencmd get_throttled): every restart replays the WAL "
+       "on the same disk",
+       "the seed's first recovery mistake: restarting etcd blindly"},
   };
   return t;
 }

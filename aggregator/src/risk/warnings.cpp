@@ -265,6 +265,16 @@ std::vector<W> warningConditions(const ClusterInput& in, const qw::api::ClusterV
   }
 
   if (in.snapshots) snapshotConditions(c, *in.snapshots);
+  if (const auto* r = c.rule(W::BLIND_RESTARTS); r && in.recent.known)
+    for (const auto& [node, count] : in.recent.etcd_restarts_10m)
+      if (count >= r->threshold) {
+        std::string who;
+        for (const auto& m : view.members())
+          if (m.node() == node) who = m.name();
+        c.add(W::BLIND_RESTARTS, who, node,
+              "etcd on " + node + " restarted " + std::to_string(count) +
+                  " times in 10 minutes: stop restarting it; look at disk and power");
+      }
 
   std::set<uint64_t> leaders;
   for (const auto& n : in.nodes)

@@ -12,9 +12,10 @@ const RecentHistory& ClusterWatch::recent(int64_t now_wall_ms, int64_t now_stead
   if (recent_read_steady_ms_ >= 0 && now_steady_ms - recent_read_steady_ms_ < 1000) return recent_;
   recent_read_steady_ms_ = now_steady_ms;
   RecentHistory r;
-  std::vector<Store::EventCount> counts, quarter;
+  std::vector<Store::EventCount> counts, quarter, ten;
   auto err = store_.eventCounts(now_wall_ms - 3600'000, &counts);
   if (!err) err = store_.eventCounts(now_wall_ms - 900'000, &quarter);
+  if (!err) err = store_.eventCounts(now_wall_ms - 600'000, &ten);
   if (err) {
     // Unreadable: left unknown (the engine and the warnings then leave those out), logged.
     qw::logger("view")->warn("cannot read the last hour of events for the risk model: {}", *err);
@@ -28,6 +29,8 @@ const RecentHistory& ClusterWatch::recent(int64_t now_wall_ms, int64_t now_stead
     }
     for (const auto& c : quarter)
       if (c.kind == K::Kind_Name(K::LEADER_CHANGE)) r.leader_changes_15m += c.count;
+    for (const auto& c : ten)
+      if (c.kind == K::Kind_Name(K::ETCD_RESTART)) r.etcd_restarts_10m[c.node] += c.count;
   }
   recent_ = std::move(r);
   return recent_;

@@ -46,5 +46,6 @@ void addClusterRoutes(Router& r, ApiContext& ctx);
 void addNodeRoutes(Router& r, ApiContext& ctx);
 void addHistoryRoutes(Router& r, ApiContext& ctx);
 void addSnapshotRoutes(Router& r, ApiContext& ctx);
+void addRecoveryRoutes(Router& r, ApiContext& ctx);
 
 }  // namespace qw::aggregator

@@ -43,9 +43,10 @@ struct SnapshotHealth {
 struct RecentHistory {
   bool known = false;  // false: the log could not be read (the engine then leaves these out)
   int leader_changes = 0;
-  int leader_changes_15m = 0;                // the newest quarter of it (the mixin's window)
-  std::map<std::string, int> etcd_restarts;  // by node
-  std::map<std::string, int> node_reboots;   // by node
+  int leader_changes_15m = 0;                    // the newest quarter of it (the mixin's window)
+  std::map<std::string, int> etcd_restarts;      // by node
+  std::map<std::string, int> node_reboots;       // by node
+  std::map<std::string, int> etcd_restarts_10m;  // by node, the newest 10 minutes (guard-rail)
 };
 
 // One node as the view needs it.

@@ -1,0 +1,271 @@
+// Recovery plans (recovery/planner.h) on plain inputs: the scenario, the commands per flavor, the
+// refusals and the blind-restart guard-rail.
+#include <catch2/catch.hpp>
+
+#include "qw/aggregator/recovery/planner.h"
+
+using namespace qw::aggregator;
+using State = qw::api::ClusterView;
+
+namespace {
+
+// A cluster of `n` voters m1..mN on nodes n1..nN, all healthy, plain etcd processes.
+PlannerInput cluster(int n) {
+  PlannerInput in;
+  in.now_ms = 1'764'758'848'000;
+  in.view.set_state(State::HEALTHY);
+  in.view.set_voting_members(n);
+  in.view.set_quorum_size(n / 2 + 1);
+  in.view.set_healthy_members(n);
+  in.view.set_failure_tolerance(n - (n / 2 + 1));
+  for (int i = 1; i <= n; ++i) {
+    auto* m = in.view.add_members();
+    m->set_name("m" + std::to_string(i));
+    m->set_node("n" + std::to_string(i));
+    m->set_healthy(true);
+    m->set_is_leader(i == 1);
+    m->set_member_id("a" + std::to_string(i));
+    in.peer_urls["m" + std::to_string(i)] = {"http://127.0.0.1:" + std::to_string(2380 + 10 * i)};
+    PlannerNode pn;
+    pn.name = "n" + std::to_string(i);
+    pn.agent_connected = true;
+    pn.flavor = "etcd";
+    pn.etcd_endpoint = "http://127.0.0.1:" + std::to_string(2379 + 10 * i);
+    qw::wire::EtcdConfig c;
+    c.set_exe("/usr/bin/etcd");
+    c.set_cwd("/var/lib");
+    c.add_args("etcd");
+    c.add_args("--name");
+    c.add_args("m" + std::to_string(i));
+    c.add_args("--data-dir=/var/lib/etcd-m" + std::to_string(i));
+    c.add_args("--initial-cluster-state");
+    c.add_args("new");
+    c.add_env("ETCD_HEARTBEAT_INTERVAL=200");
+    c.set_data_dir("/var/lib/etcd-m" + std::to_string(i));
+    c.set_name("m" + std::to_string(i));
+    pn.config = c;
+    in.nodes.push_back(pn);
+  }
+  return in;
+}
+
+void down(PlannerInput& in, int i, bool node_down = false) {
+  auto* m = in.view.mutable_members(i - 1);
+  m->set_healthy(false);
+  m->add_reasons("etcd unreachable: connection refused");
+  in.view.set_healthy_members(in.view.healthy_members() - 1);
+  in.view.set_failure_tolerance(in.view.healthy_members() - in.view.quorum_size());
+  in.view.set_state(in.view.failure_tolerance() < 0 ? State::QUORUM_LOST : State::CRITICAL);
+  if (node_down) in.nodes[static_cast<size_t>(i - 1)].agent_connected = false;
+}
+
+bool anyStepHas(const qw::api::RecoveryPlan& p, const std::string& part) {
+  for (const auto& s : p.steps())
+    if (s.command().find(part) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("recovery: a healthy cluster has nothing to do and names its snapshot", "[recovery]") {
+  for (int n : {3, 5}) {
+    auto in = cluster(n);
+    in.newest_verified = "n2:/var/backups/a.db";
+    auto p = planRecovery(in);
+    CHECK(p.scenario() == "HEALTHY");
+    CHECK(p.steps_size() == 0);
+    CHECK(p.snapshot() == "n2:/var/backups/a.db");
+    in.newest_drilled = "n3:/var/backups/b.db";
+    CHECK(planRecovery(in).snapshot() == "n3:/var/backups/b.db");
+    in.newest_verified.clear();
+    in.newest_drilled.clear();
+    CHECK(planRecovery(in).summary().find("no verified snapshot") != std::string::npos);
+  }
+}
+
+TEST_CASE("recovery: quorum lost with the disks there is bring them back, never reset",
+          "[recovery]") {
+  for (int n : {3, 5}) {
+    INFO(n << " members");
+    auto in = cluster(n);
+    int lose = n / 2 + 1;  // one more than the tolerance
+    for (int i = 2; i < 2 + lose; ++i) down(in, i, i == 2);
+    auto p = planRecovery(in);
+    CHECK(p.scenario() == "QUORUM_LOST_RECOVERABLE");
+    CHECK(p.summary().find("quorum returns by itself") != std::string::npos);
+    // One step per down member, then the check of every voter; no reset, restore or removal.
+    REQUIRE(p.steps_size() == lose + 1);
+    CHECK(p.steps(0).node() == "n2");
+    CHECK(p.steps(0).command().empty());  // its node is down: power it on
+    CHECK(p.steps(0).why().find("bring node n2 back") != std::string::npos);
+    CHECK(p.steps(1).command() ==
+          "cd '/var/lib' && env 'ETCD_HEARTBEAT_INTERVAL=200' setsid '/usr/bin/etcd' '--name' "
+          "'m3' '--data-dir=/var/lib/etcd-m3' '--initial-cluster-state' 'new' "
+          ">>'/var/lib/etcd-m3.log' "
+          "2>&1 </dev/null &");
+    CHECK(p.steps(1).check() == "etcdctl --endpoints='http://127.0.0.1:2409' endpoint health");
+    CHECK(p.steps(lose).check().find("http://127.0.0.1:2389,") != std::string::npos);
+    for (const char* bad :
+         {"force-new-cluster", "snapshot restore", "cluster-reset", "member remove", "rm "})
+      CHECK_FALSE(anyStepHas(p, bad));
+    bool refuses = false;
+    for (const auto& r : p.refusals())
+      refuses |= r.find("--force-new-cluster") != std::string::npos;
+    CHECK(refuses);
+  }
+}
+
+TEST_CASE("recovery: one member down with quorum intact is brought back", "[recovery]") {
+  auto in = cluster(3);
+  down(in, 3);
+  auto p = planRecovery(in);
+  CHECK(p.scenario() == "MEMBER_DOWN");
+  REQUIRE(p.steps_size() == 2);
+  CHECK(p.steps(0).command().find("'/usr/bin/etcd' '--name' 'm3'") != std::string::npos);
+}
+
+TEST_CASE("recovery: the service step names the supervisor the agent found", "[recovery]") {
+  PlannerNode n;
+  n.name = "x";
+  std::string why;
+  n.flavor = "k3s";
+  CHECK(startCommand(n, &why) == "systemctl start k3s");
+  n.flavor = "kubeadm";
+  CHECK(startCommand(n, &why) == "systemctl start kubelet");
+  n.flavor = "etcd";
+  n.unit = "etcd.service";
+  CHECK(startCommand(n, &why) == "systemctl start 'etcd.service'");
+  n.unit.clear();
+  CHECK(startCommand(n, &why).empty());
+  CHECK(why == "its agent never reported etcd's command line");
+  qw::wire::EtcdConfig c;
+  c.add_args("etcd");
+  c.add_args("--peer-client-cert-auth");
+  c.add_args("--initial-cluster-token=<redacted>");
+  n.config = c;
+  CHECK(startCommand(n, &why).empty());
+  CHECK(why.find("credential") != std::string::npos);
+  // No exe reported: argv[0]; no data dir: a log under /tmp; quotes survive.
+  qw::wire::EtcdConfig d;
+  d.add_args("/opt/etcd/etcd");
+  d.add_args("--name=it's");
+  n.config = d;
+  CHECK(startCommand(n, &why) ==
+        "env setsid '/opt/etcd/etcd' '--name=it'\\''s' >>'/tmp/etcd-x.log' 2>&1 </dev/null &");
+
+  // Checks over TLS use the flavor's client files.
+  n.flavor = "kubeadm";
+  CHECK(healthCheck(n, "https://127.0.0.1:2379") ==
+        "etcdctl --endpoints='https://127.0.0.1:2379' --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+        "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt "
+        "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key endpoint health");
+  n.flavor = "k3s";
+  CHECK(healthCheck(n, "https://127.0.0.1:2379").find("server/tls/etcd/client.crt") !=
+        std::string::npos);
+  n.flavor = "etcd";
+  qw::wire::EtcdConfig t;
+  t.add_args("etcd");
+  t.add_args("--trusted-ca-file=/etc/etcd/ca.pem");
+  t.add_args("--cert-file");
+  t.add_args("/etc/etcd/server.pem");
+  t.add_args("--key-file=/etc/etcd/server-key.pem");
+  n.config = t;
+  CHECK(healthCheck(n, "https://10.0.0.1:2379") ==
+        "etcdctl --endpoints='https://10.0.0.1:2379' --cacert='/etc/etcd/ca.pem' "
+        "--cert='/etc/etcd/server.pem' --key='/etc/etcd/server-key.pem' endpoint health");
+}
+
+TEST_CASE("recovery: blind restarts come first, lost members and alarms are not guessed",
+          "[recovery]") {
+  auto in = cluster(3);
+  down(in, 2);
+  in.restarts_10m["n2"] = 3;
+  in.restarts_10m["n3"] = 2;
+  auto p = planRecovery(in);
+  REQUIRE(p.guard_rails_size() == 1);
+  CHECK(p.guard_rails(0).find("stop restarting it; look at disk and power") != std::string::npos);
+  REQUIRE(p.steps_size() >= 1);
+  CHECK(p.steps(0).why().find("stop restarting etcd on n2") != std::string::npos);
+  CHECK(p.steps(0).command().empty());
+
+  auto lost = cluster(3);
+  down(lost, 2);
+  down(lost, 3);
+  lost.lost = {"n2", "n3"};
+  auto lp = planRecovery(lost);
+  CHECK(lp.scenario() == "NOT_PLANNED");
+  CHECK(lp.steps_size() == 0);
+  CHECK(lp.lost_size() == 2);
+
+  auto corrupt = cluster(3);
+  auto* a = corrupt.view.add_alarms();
+  a->set_alarm("CORRUPT");
+  a->set_member_id("abc");
+  auto cp = planRecovery(corrupt);
+  CHECK(cp.scenario() == "NOT_PLANNED");
+  REQUIRE(cp.refusals_size() == 1);
+  CHECK(cp.refusals(0).find("never disarm CORRUPT") != std::string::npos);
+
+  PlannerInput none;
+  CHECK(planRecovery(none).scenario() == "UNKNOWN");
+}
+
+TEST_CASE("recovery: a lost member with quorum intact is replaced, remove before add",
+          "[recovery]") {
+  for (int n : {3, 5}) {
+    INFO(n << " members");
+    auto in = cluster(n);
+    down(in, n);
+    in.lost = {"n" + std::to_string(n)};
+    auto p = planRecovery(in);
+    INFO(p.DebugString());
+    CHECK(p.scenario() == "REPLACE_MEMBER");
+    REQUIRE(p.steps_size() == 6);
+    const std::string id = "a" + std::to_string(n), name = "m" + std::to_string(n);
+    CHECK(p.steps(0).command().find("member remove " + id) != std::string::npos);
+    CHECK(p.steps(0).destructive());
+    CHECK(p.steps(0).check().rfind("! etcdctl", 0) == 0);
+    CHECK(p.steps(1).command().find("mv '/var/lib/etcd-" + name + "'") != std::string::npos);
+    CHECK(p.steps(1).command().find("rm ") == std::string::npos);
+    CHECK(p.steps(2).command().find("member add '" + name + "' --learner --peer-urls=") !=
+          std::string::npos);
+    // Remove comes before add.
+    const auto& start = p.steps(3).command();
+    CHECK(start.find("'--initial-cluster-state' 'existing'") != std::string::npos);
+    CHECK(start.find("'--initial-cluster=m1=http://127.0.0.1:2390,") != std::string::npos);
+    CHECK(start.find(name + "=http://127.0.0.1:" + std::to_string(2380 + 10 * n)) !=
+          std::string::npos);
+    CHECK(p.steps(4).command().find("member promote") != std::string::npos);
+    CHECK(p.steps(5).check().find("endpoint health") != std::string::npos);
+    for (const auto& st : p.steps())
+      for (const char* bad : {"force-new-cluster", "snapshot restore", "rm -"})
+        CHECK(st.command().find(bad) == std::string::npos);
+    // The kept members are the endpoints of every membership change.
+    CHECK(p.steps(0).command().find("127.0.0.1:" + std::to_string(2379 + 10 * n)) ==
+          std::string::npos);
+  }
+}
+
+TEST_CASE("recovery: a joining member's command line says existing, however it was given",
+          "[recovery]") {
+  PlannerNode n;
+  n.name = "x";
+  n.flavor = "etcd";
+  qw::wire::EtcdConfig c;
+  c.add_args("etcd");
+  c.add_args("-initial-cluster=old");
+  c.add_env("ETCD_INITIAL_CLUSTER_STATE=new");
+  c.add_env("ETCD_SNAPSHOT_COUNT=5000");
+  n.config = c;
+  std::string why;
+  auto cmd = joinCommand(n, "a=http://x:1,b=http://y:2", &why);
+  CHECK(cmd ==
+        "env 'ETCD_SNAPSHOT_COUNT=5000' setsid 'etcd' '-initial-cluster=a=http://x:1,b=http://y:2' "
+        "'--initial-cluster-state=existing' >>'/tmp/etcd-x.log' 2>&1 </dev/null &");
+  n.config->set_config_file("/etc/etcd/etcd.yaml");
+  CHECK(joinCommand(n, "a=u", &why).empty());
+  CHECK(why.find("/etc/etcd/etcd.yaml") != std::string::npos);
+  n.unit = "etcd.service";
+  CHECK(joinCommand(n, "a=u", &why).empty());
+  CHECK(why.find("its unit holds etcd's flags") != std::string::npos);
+}
