@@ -32,7 +32,10 @@ std::vector<std::string> snapshotCandidates(const qw::api::ClusterView& view,
   };
   std::vector<Candidate> out;
   std::vector<std::string> why;
-  for (const auto& [name, n] : nodes) {
+  for (const auto& entry : nodes) {
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    const std::string& name = entry.first;
+    const NodeState& n = entry.second;
     auto no = [&](const std::string& reason) { why.push_back(name + ": " + reason); };
     if (!n.connected) {
       no("its agent is not connected");
