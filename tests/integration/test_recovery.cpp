@@ -197,3 +197,36 @@ TEST_CASE("etcd restarted in a loop: the guard-rail comes first in the plan and 
   CHECK(warning["severity"] == "CRITICAL");
   CHECK(warning["node"] == "node-3");
 }
+
+TEST_CASE("NOSPACE: the plan compacts, defragments every member, the leader last, and disarms",
+          "[recovery][verbatim]") {
+  ClusterStack s("qw-plan-nospace", 3, {"--quota-backend-bytes=16777216"});
+  REQUIRE(s.waitView(healthyWithTolerance1, 30s));
+  // A writer rewriting ten keys with 200 KB values until etcd refuses: the history fills it.
+  const std::string etcdctl = fs::path(etcdBinary()).parent_path().string() + "/etcdctl";
+  std::string value = s.tmp.path() + "/value";
+  std::ofstream(value) << std::string(200 * 1024, 'x');
+  bool full = false;
+  for (int i = 0; i < 400 && !full; ++i)
+    full = std::system((etcdctl + " --endpoints " + s.etcd.clientUrl(0) + " put /fill/" +
+                        std::to_string(i % 10) + " < " + value + " >/dev/null 2>&1")
+                           .c_str()) != 0;
+  REQUIRE(full);
+  REQUIRE(s.waitView(
+      [](const json& v) {
+        for (const auto& a : v["alarms"])
+          if (a["alarm"] == "NOSPACE") return true;
+        return false;
+      },
+      30s));
+  auto plan = getJson(s.port, "/api/v1/recovery/plan");
+  REQUIRE(plan);
+  INFO(plan->dump(2));
+  REQUIRE((*plan)["scenario"] == "NOSPACE");
+  runPlan(*plan, s.tmp.path() + "/plan.log");
+  // Writes work again, and the view is HEALTHY without the alarm.
+  CHECK(std::system((etcdctl + " --endpoints " + s.etcd.clientUrl(1) + " put /after ok >/dev/null")
+                        .c_str()) == 0);
+  CHECK(s.waitView([](const json& v) { return healthyWithTolerance1(v) && v["alarms"].empty(); },
+                   30s));
+}

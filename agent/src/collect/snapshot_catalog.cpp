@@ -226,7 +226,7 @@ qw::wire::SnapshotPiece SnapshotCatalogCollector::readPiece(const State& state,
   const auto t0 = std::chrono::steady_clock::now();
   while (got < want) {
     if (rate > 0 && got > 0) {  // paced: `got` bytes may take got/rate seconds
-      auto due = t0 + std::chrono::microseconds(got * 1'000'000 / rate);
+      auto due = t0 + std::chrono::microseconds(static_cast<uint64_t>(got) * 1'000'000 / rate);
       std::this_thread::sleep_until(due);
     }
     size_t ask = std::min<size_t>(want - got, 128 * 1024);

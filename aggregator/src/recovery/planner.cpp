@@ -1,6 +1,7 @@
 #include "qw/aggregator/recovery/planner.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "qw/time_util.h"
@@ -212,6 +213,99 @@ void replaceLost(const PlannerInput& in, qw::api::RecoveryPlan* p) {
       "applied before the next");
   p->add_refusals("no other change (upgrade, flags, defragmentation) until every member is back");
 }
+
+// NOSPACE (ETCD_REFERENCE.md section 11): writes refused cluster-wide. Stop the writer, compact,
+// defragment every member (followers one at a time, then leadership moved to a defragmented
+// follower and the old leader last), then disarm. Every member must be up: one offline member
+// keeps the cluster blocked (k3s #5331), so a down member is brought back first.
+void planNospace(const PlannerInput& in, qw::api::RecoveryPlan* p) {
+  const auto& v = in.view;
+  p->set_scenario("NOSPACE");
+  p->set_summary(
+      "etcd refuses writes cluster-wide: the database reached its quota. Stop what filled it, "
+      "compact, defragment every member (followers first, the leader last after moving "
+      "leadership away), then disarm the alarm. Restarting etcd frees nothing");
+  const qw::api::MemberView* leader = nullptr;
+  std::vector<const qw::api::MemberView*> followers;
+  std::string all;
+  const PlannerNode* any = nullptr;
+  for (const auto& m : v.members()) {
+    if (m.is_learner()) continue;
+    if (!m.healthy()) {
+      p->add_preconditions(m.name() + " is down: it must be back before the alarm can clear");
+      bringBack(in, m, p);
+    }
+    const PlannerNode* n = findNode(in, m.node());
+    if (!n || n->etcd_endpoint.empty()) continue;
+    all += (all.empty() ? "" : ",") + n->etcd_endpoint;
+    any = n;
+    if (m.is_leader())
+      leader = &m;
+    else
+      followers.push_back(&m);
+  }
+  if (!any) {
+    p->set_scenario("NOT_PLANNED");
+    p->set_summary("NOSPACE, and no member's client URL is known");
+    return;
+  }
+  auto url = [&](const qw::api::MemberView& m) { return findNode(in, m.node())->etcd_endpoint; };
+  auto ctlAt = [&](const std::string& u) {
+    std::string c = healthCheck(*any, u);
+    return c.substr(0, c.rfind(" endpoint health"));  // etcdctl with its endpoints and TLS
+  };
+  const std::string ctl = ctlAt(all);
+  auto* stop = p->add_steps();
+  stop->set_why(
+      "stop the writer that filled the database (the largest prefixes: " + ctl +
+      " get / --prefix --keys-only | cut -d/ -f2 | sort | uniq -c | sort -rn | head); delete "
+      "what it wrote if it must go");
+  auto* compact = p->add_steps();
+  const std::string one = ctlAt(leader ? url(*leader) : any->etcd_endpoint);
+  compact->set_why(
+      "compact to the current revision: the history of every key becomes free space (a "
+      "revision already compacted is fine)");
+  compact->set_command("REV=$(" + one +
+                       " endpoint status -w json | grep -o '\"revision\":[0-9]*' | head -1 | "
+                       "cut -d: -f2) && " +
+                       one +
+                       " compact \"$REV\" 2>&1 | grep -qE 'compacted revision|required "
+                       "revision has been compacted'");
+  // Followers one at a time, then the leader once leadership moved to a defragmented follower.
+  auto defrag = [&](const qw::api::MemberView& m, const std::string& why) {
+    auto* d = p->add_steps();
+    d->set_node(m.node());
+    d->set_why(why);
+    d->set_command(ctlAt(url(m)) + " --command-timeout=10m defrag");
+    d->set_check(ctlAt(url(m)) + " endpoint status");
+  };
+  for (const auto* f : followers)
+    defrag(*f, "defragment follower " + f->name() +
+                   " (it stalls while it runs; the others keep serving)");
+  if (leader) {
+    if (!followers.empty()) {
+      const auto* to = followers.front();
+      auto* mv = p->add_steps();
+      uint64_t id = std::strtoull(to->member_id().c_str(), nullptr, 16);
+      mv->set_why("move leadership to " + to->name() +
+                  " (defragmented): defragmenting the leader would stall every write");
+      mv->set_command(ctlAt(url(*leader)) + " move-leader " + to->member_id());
+      mv->set_check(ctlAt(url(*to)) +
+                    " endpoint status -w json | grep -q '\"leader\":" + std::to_string(id) + ",'");
+    }
+    defrag(*leader, "defragment " + leader->name() + ", the old leader, last");
+  }
+  auto* disarm = p->add_steps();
+  disarm->set_why("disarm the alarm now that the space is free; writes work again");
+  disarm->set_command(ctl + " alarm disarm");
+  disarm->set_check("[ -z \"$(" + ctl + " alarm list)\" ]");
+  disarm->set_destructive(true);
+  p->add_refusals("do not restart etcd to clear it: a restart frees no space (kubernetes #96886)");
+  p->add_refusals("do not disarm before the space is free: the next write raises it again");
+  p->add_refusals(
+      "do not raise --quota-backend-bytes past 8 GiB, and not as the fix: the writer would fill "
+      "that too");
+}
 }  // namespace
 
 std::string shellQuote(const std::string& s) {
@@ -385,6 +479,15 @@ qw::api::RecoveryPlan planRecovery(const PlannerInput& in) {
   }
   if (!in.lost.empty()) {
     replaceLost(in, &p);
+    return p;
+  }
+  bool corrupt = false, nospace = false;
+  for (const auto& a : v.alarms()) {
+    corrupt |= a.alarm() == "CORRUPT";
+    nospace |= a.alarm() == "NOSPACE";
+  }
+  if (nospace && !corrupt) {
+    planNospace(in, &p);
     return p;
   }
   for (const auto& a : v.alarms()) {

@@ -197,6 +197,14 @@ TEST_CASE("recovery: blind restarts come first, lost members and alarms are not 
   CHECK(lp.steps_size() == 0);
   CHECK(lp.lost_size() == 2);
 
+  auto both = cluster(3);
+  for (const char* alarm : {"NOSPACE", "CORRUPT"}) {
+    auto* x = both.view.add_alarms();
+    x->set_alarm(alarm);
+    x->set_member_id("a2");
+  }
+  CHECK(planRecovery(both).scenario() == "NOT_PLANNED");  // CORRUPT first, never disarmed
+
   auto corrupt = cluster(3);
   auto* a = corrupt.view.add_alarms();
   a->set_alarm("CORRUPT");
@@ -268,4 +276,40 @@ TEST_CASE("recovery: a joining member's command line says existing, however it w
   n.unit = "etcd.service";
   CHECK(joinCommand(n, "a=u", &why).empty());
   CHECK(why.find("its unit holds etcd's flags") != std::string::npos);
+}
+
+TEST_CASE(
+    "recovery: NOSPACE is compact, defragment followers, move the leader, leader last, "
+    "disarm",
+    "[recovery]") {
+  auto in = cluster(3);
+  auto* a = in.view.add_alarms();
+  a->set_alarm("NOSPACE");
+  a->set_member_id("a1");
+  auto p = planRecovery(in);
+  INFO(p.DebugString());
+  CHECK(p.scenario() == "NOSPACE");
+  REQUIRE(p.steps_size() == 7);
+  CHECK(p.steps(0).command().empty());  // stop the writer: the operator's call
+  CHECK(p.steps(1).command().find(" compact \"$REV\"") != std::string::npos);
+  CHECK(p.steps(2).command() ==
+        "etcdctl --endpoints='http://127.0.0.1:2399' --command-timeout=10m defrag");
+  CHECK(p.steps(3).command().find("127.0.0.1:2409' --command-timeout=10m defrag") !=
+        std::string::npos);
+  CHECK(p.steps(4).command() == "etcdctl --endpoints='http://127.0.0.1:2389' move-leader a2");
+  CHECK(p.steps(4).check().find("\"leader\":162,") != std::string::npos);  // 0xa2
+  CHECK(p.steps(5).command().find("127.0.0.1:2389' --command-timeout=10m defrag") !=
+        std::string::npos);
+  CHECK(p.steps(6).command().find("alarm disarm") != std::string::npos);
+  CHECK(p.steps(6).check().find("alarm list") != std::string::npos);
+  bool restart = false;
+  for (const auto& r : p.refusals()) restart |= r.find("frees no space") != std::string::npos;
+  CHECK(restart);
+
+  // A member down: brought back before anything else (one offline member keeps the alarm).
+  down(in, 3);
+  auto q = planRecovery(in);
+  CHECK(q.scenario() == "NOSPACE");
+  REQUIRE(q.steps_size() >= 1);
+  CHECK(q.steps(0).command().find("'--name' 'm3'") != std::string::npos);
 }

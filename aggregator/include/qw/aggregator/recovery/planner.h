@@ -8,9 +8,10 @@
 // Planned in this version: HEALTHY (nothing to do, the snapshot to rely on), MEMBER_DOWN and
 // QUORUM_LOST_RECOVERABLE (the down members' disks may come back: bring them back, quorum returns
 // by itself, never reset or restore), REPLACE_MEMBER (members named lost with ?lost= while the
-// others keep quorum: remove, add as a learner, start empty, promote, one member at a time), with
-// the blind-restart guard-rail first. Lost members without quorum (a restore), NOSPACE and
-// CORRUPT are NOT_PLANNED: the summary says so rather than guess.
+// others keep quorum: remove, add as a learner, start empty, promote, one member at a time),
+// NOSPACE (compact, defragment followers, move leadership, the old leader last, disarm), with the
+// blind-restart guard-rail first. Lost members without quorum (a restore) and CORRUPT are
+// NOT_PLANNED: the summary says so rather than guess.
 #include <cstdint>
 #include <map>
 #include <optional>
