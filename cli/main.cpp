@@ -293,16 +293,17 @@ int drill(const std::string& server, const std::string& token, bool wait, bool j
 // plan [--lost NODE]...: the recovery plan for the cluster now, step by step with the exact
 // commands. 0 when there is nothing to do, 1 when there is (or it is not planned), 2 when
 // nothing is known, 3 for a node the aggregator does not know.
-int plan(const std::string& server, const std::vector<std::string>& lost, bool json) {
-  std::string path = "/api/v1/recovery/plan";
-  for (size_t i = 0; i < lost.size(); ++i) path += (i == 0 ? "?lost=" : ",") + lost[i];
+// defrag: the same for GET /api/v1/recovery/defrag (0 when it is not needed).
+int plan(const std::string& server, const std::string& path, bool json) {
   std::string body;
   int code = 0;
   auto got = get(server, path, &body, &code);
   if (!got) return code == 400 ? kUsage : kNoAnswer;
   const auto& p = *got;
   std::string scenario = p.value("scenario", "");
-  int rc = scenario == "HEALTHY" ? kOk : scenario == "UNKNOWN" ? kCannotTell : kUnsafe;
+  int rc = scenario == "HEALTHY" || scenario == "DEFRAG_NOT_NEEDED" ? kOk
+           : scenario == "UNKNOWN"                                  ? kCannotTell
+                                                                    : kUnsafe;
   if (json) {
     std::cout << body << "\n";
     return rc;
@@ -310,6 +311,8 @@ int plan(const std::string& server, const std::vector<std::string>& lost, bool j
   std::printf("scenario: %s (cluster %s)\n%s\n", scenario.c_str(),
               p.value("cluster_state", "").c_str(), p.value("summary", "").c_str());
   for (const auto& g : p["guard_rails"]) std::printf("! %s\n", g.get<std::string>().c_str());
+  if (!p.value("lost_writes", "").empty())
+    std::printf("LOST: %s\n", p.value("lost_writes", "").c_str());
   if (!p["preconditions"].empty()) std::printf("checked now:\n");
   for (const auto& c : p["preconditions"]) std::printf("  - %s\n", c.get<std::string>().c_str());
   if (!p["steps"].empty()) std::printf("steps (quorumwatch runs none of them):\n");
@@ -322,6 +325,8 @@ int plan(const std::string& server, const std::vector<std::string>& lost, bool j
     if (!s.value("command", "").empty()) std::printf("     $ %s\n", s.value("command", "").c_str());
     if (!s.value("check", "").empty())
       std::printf("     check until it passes: %s\n", s.value("check", "").c_str());
+    if (s.contains("expected_stall_seconds"))
+      std::printf("     expected stall: %.0f s\n", s["expected_stall_seconds"].get<double>());
   }
   if (!p["refusals"].empty()) std::printf("do not, now:\n");
   for (const auto& r : p["refusals"]) std::printf("  - %s\n", r.get<std::string>().c_str());
@@ -345,6 +350,7 @@ int main(int argc, char** argv) {
       "  snapshots          the snapshot files, the aggregator's copies and their drills\n"
       "  drill [--wait]     restore-drill the newest verified copy now (needs --token-file)\n"
       "  plan [--lost NODE] the recovery plan now, with the exact commands (runs none)\n"
+      "  defrag             the defragmentation plan, or why not now (runs none)\n"
       "Exit codes: 0 ok / safe, 1 unsafe or a problem (no verified snapshot, a failed drill),\n"
       "2 cannot tell (stale data), 3 usage error (unknown\n"
       "command or node), 4 no answer from the aggregator.");
@@ -386,7 +392,12 @@ int main(int argc, char** argv) {
     }
     return drill(server, token, wait, json);
   }
-  if (args[0] == "plan") return plan(server, lost, json);
+  if (args[0] == "plan") {
+    std::string path = "/api/v1/recovery/plan";
+    for (size_t i = 0; i < lost.size(); ++i) path += (i == 0 ? "?lost=" : ",") + lost[i];
+    return plan(server, path, json);
+  }
+  if (args[0] == "defrag") return plan(server, "/api/v1/recovery/defrag", json);
   if (args[0] == "whatif") {
     if (rest.empty()) {
       std::fprintf(stderr, "quorumwatch: whatif takes one or more node names\n");

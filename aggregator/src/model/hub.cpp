@@ -1,5 +1,7 @@
 #include "qw/aggregator/model/hub.h"
 
+#include <algorithm>
+
 namespace qw::aggregator {
 
 NodeState& Hub::node(const std::string& name) {
@@ -30,6 +32,16 @@ bool Hub::applySample(const std::string& name, const qw::wire::NodeSample& s, in
   }
   const auto& e = s.etcd();
   if (e.reachable() && e.member_id() != 0) n.member_id = e.member_id();
+  if (e.reachable() && !e.version().empty()) n.last_etcd_version = e.version();
+  if (e.reachable() && e.has_revision()) {
+    n.last_revision = e.revision();
+    n.last_revision_wall_ms = wall_ms;
+  }
+  if (s.has_disk() && s.disk().interval_ms() > 0 && !s.disk().counters_reset()) {
+    double rate = static_cast<double>(s.disk().write_bytes()) * 1000.0 /
+                  static_cast<double>(s.disk().interval_ms());
+    n.disk_write_peak_bps = std::max(n.disk_write_peak_bps, rate);
+  }
   if (!e.members_ok()) return false;
   // Prefer the list of a member that sees a leader, and the newest term: a member cut off from
   // the others may hold an outdated list.

@@ -119,8 +119,12 @@ std::string startCommand(const PlannerNode& n, std::string* why) {
 }
 
 std::string healthCheck(const PlannerNode& n, const std::string& url) {
+  return etcdctlFor(n, url) + " endpoint health";
+}
+
+std::string etcdctlFor(const PlannerNode& n, const std::string& url) {
   std::string cmd = "etcdctl --endpoints=" + shellQuote(url);
-  if (url.rfind("https://", 0) == 0) {
+  if (url.find("https://") != std::string::npos) {
     if (n.flavor == "k3s") {
       const std::string d = "/var/lib/rancher/k3s/server/tls/etcd/";
       cmd +=
@@ -148,7 +152,7 @@ std::string healthCheck(const PlannerNode& n, const std::string& url) {
                " --key=" + shellQuote(flags["--key-file"]);
     }
   }
-  return cmd + " endpoint health";
+  return cmd;
 }
 
 }  // namespace qw::aggregator

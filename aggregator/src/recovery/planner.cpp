@@ -1,4 +1,5 @@
 #include "qw/aggregator/recovery/planner.h"
+#include "parts.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -7,10 +8,7 @@
 #include "qw/time_util.h"
 
 namespace qw::aggregator {
-
-namespace {
-
-using State = qw::api::ClusterView;
+namespace recovery {
 
 const PlannerNode* findNode(const PlannerInput& in, const std::string& name) {
   for (const auto& n : in.nodes)
@@ -18,7 +16,12 @@ const PlannerNode* findNode(const PlannerInput& in, const std::string& name) {
   return nullptr;
 }
 
-std::string stateName(State::State s) { return State::State_Name(s); }
+std::string fileStamp(int64_t now_ms) {
+  std::string stamp;
+  for (char c : qw::rfc3339(now_ms / 1000 * 1000))
+    if (c != ':' && c != '-') stamp += c;
+  return stamp;
+}
 
 void bringBack(const PlannerInput& in, const qw::api::MemberView& m, qw::api::RecoveryPlan* p) {
   const PlannerNode* n = findNode(in, m.node());
@@ -45,7 +48,7 @@ void bringBack(const PlannerInput& in, const qw::api::MemberView& m, qw::api::Re
   if (!n->etcd_endpoint.empty()) s->set_check(healthCheck(*n, n->etcd_endpoint));
 }
 
-void finalCheck(const PlannerInput& in, qw::api::RecoveryPlan* p) {
+void finalCheck(const PlannerInput& in, qw::api::RecoveryPlan* p, const std::string& why) {
   std::vector<std::string> urls;
   const PlannerNode* any = nullptr;
   for (const auto& m : in.view.members()) {
@@ -59,7 +62,7 @@ void finalCheck(const PlannerInput& in, qw::api::RecoveryPlan* p) {
   std::string joined;
   for (const auto& u : urls) joined += (joined.empty() ? "" : ",") + u;
   auto* s = p->add_steps();
-  s->set_why("every voter answers again: quorum is back by itself, nothing was reset");
+  s->set_why(why);
   s->set_check(healthCheck(*any, joined));
 }
 
@@ -72,144 +75,167 @@ std::string retried(const std::string& done, const std::string& cmd) {
          "; then exit 0; fi; sleep 1; done; exit 1";
 }
 
-// Members whose data will not come back (?lost=) while the others keep quorum: each replaced in
-// turn, remove before add, added as a learner and promoted once it caught up, one change at a
-// time (ETCD_REFERENCE.md section 11).
-void replaceLost(const PlannerInput& in, qw::api::RecoveryPlan* p) {
-  const auto& v = in.view;
-  std::set<std::string> lost(in.lost.begin(), in.lost.end());
-  std::vector<const qw::api::MemberView*> gone, keep;
-  for (const auto& m : v.members()) {
-    if (lost.count(m.node()))
-      gone.push_back(&m);
-    else if (m.healthy() && !m.is_learner())
-      keep.push_back(&m);
-  }
-  int voters = 0;
-  for (const auto& m : v.members()) voters += m.is_learner() ? 0 : 1;
-  p->add_preconditions(std::to_string(keep.size()) + " healthy voters outside the lost nodes, " +
-                       std::to_string(voters) + " voters, quorum " +
-                       std::to_string(v.quorum_size()));
-  auto notPlanned = [&](const std::string& why) {
-    p->set_scenario("NOT_PLANNED");
-    p->set_summary(why);
-    p->add_refusals(
-        "never --force-new-cluster or a restore while another old member may still come back");
-  };
-  if (gone.empty()) return notPlanned("no member of the cluster runs on the nodes named lost");
-  if (static_cast<int>(keep.size()) < v.quorum_size())
-    return notPlanned(
-        "the members left do not hold quorum: this needs a restore from a snapshot (or from a "
-        "survivor's data), which this version does not plan yet. Follow etcd's op-guide: the same "
-        "snapshot on every member, a new cluster token");
-  std::string urls;
+}  // namespace recovery
+
+namespace {
+
+using namespace recovery;
+using State = qw::api::ClusterView;
+
+// Why members cannot be replaced one by one ("" when they can): the others must hold quorum,
+// and their client and the replaced members' peer URLs must be known.
+std::string cannotReplace(const PlannerInput& in,
+                          const std::vector<const qw::api::MemberView*>& gone) {
+  std::set<const qw::api::MemberView*> out(gone.begin(), gone.end());
+  std::vector<const qw::api::MemberView*> keep;
+  for (const auto& m : in.view.members())
+    if (!out.count(&m) && m.healthy() && !m.is_learner()) keep.push_back(&m);
+  if (static_cast<int>(keep.size()) < in.view.quorum_size())
+    return "the members left do not hold quorum";
   const PlannerNode* via = nullptr;
-  for (const auto* m : keep) {
-    const PlannerNode* n = findNode(in, m->node());
-    if (!n || n->etcd_endpoint.empty()) continue;
-    urls += (urls.empty() ? "" : ",") + n->etcd_endpoint;
-    via = n;
-  }
-  if (!via) return notPlanned("no healthy member's client URL is known");
+  if (clientUrls(in, keep, &via).empty()) return "no healthy member's client URL is known";
   for (const auto* m : gone) {
     auto peers = in.peer_urls.find(m->name());
     if (peers == in.peer_urls.end() || peers->second.empty())
-      return notPlanned("member " + m->name() + "'s peer URL is not known");
+      return "member " + m->name() + "'s peer URL is not known";
   }
-  const std::string ctl = "etcdctl --endpoints=" + shellQuote(urls);
-  // The membership after each replacement: every member kept (and the lost ones, as they come
-  // back under their names), name=peer URL.
-  auto initialCluster = [&](const qw::api::MemberView& upto) {
-    std::string out;
-    for (const auto& m : v.members()) {
-      if (m.is_learner() && &m != &upto) continue;
-      auto it = in.peer_urls.find(m.name());
-      if (it == in.peer_urls.end()) continue;
-      for (const auto& u : it->second) out += (out.empty() ? "" : ",") + m.name() + "=" + u;
-    }
-    return out;
-  };
+  return "";
+}
+
+void notPlanned(qw::api::RecoveryPlan* p, const std::string& why) {
+  p->set_scenario("NOT_PLANNED");
+  p->set_summary(why);
+  p->add_refusals(
+      "never --force-new-cluster or a restore while another old member may still come back");
+}
+
+// Members whose data will not come back (?lost=): replaced one by one while the others keep
+// quorum; brought back first when down members that are not lost would restore it; else a
+// restore (restore.cpp).
+void planLost(const PlannerInput& in, qw::api::RecoveryPlan* p) {
+  const auto& v = in.view;
+  std::set<std::string> lost(in.lost.begin(), in.lost.end());
+  std::vector<const qw::api::MemberView*> gone, healthy, down;
+  int voters = 0;
+  for (const auto& m : v.members()) {
+    if (!m.is_learner()) ++voters;
+    if (lost.count(m.node()))
+      gone.push_back(&m);
+    else if (!m.is_learner())
+      (m.healthy() ? healthy : down).push_back(&m);
+  }
+  p->add_preconditions(std::to_string(healthy.size()) + " healthy voters outside the lost nodes, " +
+                       std::to_string(down.size()) + " down, " + std::to_string(voters) +
+                       " voters, quorum " + std::to_string(v.quorum_size()));
+  if (gone.empty()) return notPlanned(p, "no member of the cluster runs on the nodes named lost");
+  if (static_cast<int>(healthy.size()) < v.quorum_size() &&
+      static_cast<int>(healthy.size() + down.size()) >= v.quorum_size()) {
+    // Quorum comes back without the lost members once the down ones are back: no restore.
+    p->set_scenario("QUORUM_LOST_RECOVERABLE");
+    p->set_summary(
+        "quorum is lost, but the members that are down and not lost can restore it: bring them "
+        "back with their data dirs as they are first; then ask again with ?lost= to replace the "
+        "lost ones one at a time. No restore: it would throw away what they hold");
+    for (const auto* m : down) bringBack(in, *m, p);
+    p->add_refusals(
+        "no --force-new-cluster, no snapshot restore, no k3s --cluster-reset while members "
+        "that are not lost can come back");
+    return;
+  }
+  if (static_cast<int>(healthy.size()) < v.quorum_size()) return planRestore(in, p);
+  if (auto why = cannotReplace(in, gone); !why.empty()) return notPlanned(p, why);
   p->set_scenario("REPLACE_MEMBER");
   p->set_summary(
       "quorum holds without the lost members: replace each in turn (remove it, add it back as a "
       "learner, start it with an empty data dir, promote it once it caught up); one change at a "
       "time, the next only once the previous member is a voter again");
-  std::string stamp;  // 2026-12-03T113028Z: a file name without colons
-  for (char c : qw::rfc3339(in.now_ms / 1000 * 1000))
-    if (c != ':') stamp += c;
-  for (const auto* m : gone) {
-    const PlannerNode* n = findNode(in, m->node());
-    auto peers = in.peer_urls.find(m->name());
-    const std::string peer = peers->second.front();
-    std::string peer_list;
-    for (const auto& u : peers->second) peer_list += (peer_list.empty() ? "" : ",") + u;
-    const std::string id = m->member_id();
-    auto* rm = p->add_steps();
-    rm->set_why("remove member " + m->name() + " (" + id +
-                "; retried while etcd refuses: it wants every started member connected for "
-                "5 s): its data is gone. Remove before add: adding first would make the quorum " +
-                std::to_string((voters + 1) / 2 + 1) + " of " + std::to_string(voters + 1));
-    const std::string removed = "! " + ctl + " member list | grep -q " + shellQuote("^" + id + ",");
-    rm->set_command(retried(removed, ctl + " member remove " + id));
-    rm->set_check(removed);
-    rm->set_destructive(true);
-    std::string data_dir = n && n->config && n->config->has_data_dir() ? n->config->data_dir() : "";
-    if (!data_dir.empty()) {
-      auto* mv = p->add_steps();
-      mv->set_node(m->node());
-      mv->set_why(
-          "move what is left of its data dir aside (kept, not deleted): the new member "
-          "starts empty");
-      std::string aside = data_dir + ".replaced-" + stamp;
-      mv->set_command("if [ -e " + shellQuote(data_dir) + " ]; then mv " + shellQuote(data_dir) +
-                      " " + shellQuote(aside) + "; fi");
-      mv->set_check("[ ! -e " + shellQuote(data_dir) + " ]");
-    }
-    auto* add = p->add_steps();
-    add->set_why(
-        "add it back as a learner: it cannot vote, so the quorum stays as it is while it "
-        "catches up");
-    // The peer URL then a comma: the list's next column (a port is never a prefix match).
-    const std::string added = ctl + " member list | grep -qF -- " + shellQuote(peer + ",");
-    add->set_command(retried(added, ctl + " member add " + shellQuote(m->name()) +
-                                        " --learner --peer-urls=" + shellQuote(peer_list)));
-    add->set_check(added);
-    add->set_destructive(true);
-    auto* start = p->add_steps();
-    start->set_node(m->node());
-    std::string why;
-    std::string cmd = n ? joinCommand(*n, initialCluster(*m), &why) : "";
-    if (!n) why = "no agent reports from it";
-    start->set_command(cmd);
-    start->set_why(cmd.empty() ? "start its etcd with an empty data dir as a member of the "
-                                 "existing cluster: " +
-                                     why
-                               : "start its etcd with an empty data dir, joining the existing "
-                                 "cluster (--initial-cluster-state existing)");
-    // A learner serves no reads (endpoint health is one): its status says it is up.
-    if (n && !n->etcd_endpoint.empty()) {
-      std::string status = healthCheck(*n, n->etcd_endpoint);
-      status.replace(status.rfind(" endpoint health"), 16, " endpoint status");
-      start->set_check(status);
-    }
-    auto* promote = p->add_steps();
-    promote->set_why(
-        "promote it to a voter: etcd refuses until its log is 90% of the leader's, so this "
-        "retries for a minute");
-    const std::string find_id =
-        ctl + " member list | grep -F -- " + shellQuote(peer + ",") + " | cut -d, -f1";
-    const std::string voter =
-        ctl + " member list | grep -F -- " + shellQuote(peer + ",") + " | grep -q ', false$'";
-    promote->set_command(retried(voter, ctl + " member promote \"$(" + find_id + ")\""));
-    promote->set_check(voter);
-    promote->set_destructive(true);
-  }
-  finalCheck(in, p);
-  p->add_refusals("never add before remove: the quorum grows while a member is missing");
+  replaceMembers(in, gone, p);
+  finalCheck(in, p, "every voter is healthy again");
+}
+
+// A CORRUPT alarm: that member's data differs from the others'. Replace it while the others
+// keep quorum, then disarm; never disarm first (that hides it) (ETCD_REFERENCE.md section 11).
+void planCorrupt(const PlannerInput& in, qw::api::RecoveryPlan* p) {
+  const auto& v = in.view;
+  std::set<std::string> ids;
+  for (const auto& a : v.alarms())
+    if (a.alarm() == "CORRUPT") ids.insert(a.member_id());
+  std::vector<const qw::api::MemberView*> bad;
+  for (const auto& m : v.members())
+    if (ids.count(m.member_id())) bad.push_back(&m);
   p->add_refusals(
-      "one change at a time: etcd allows one learner, and each change must be "
-      "applied before the next");
-  p->add_refusals("no other change (upgrade, flags, defragmentation) until every member is back");
+      "never disarm CORRUPT before the member is replaced: that hides a member whose data "
+      "differs from the others' (k3s's own check does this; do not imitate it)");
+  p->add_refusals("never restore from a snapshot taken of the corrupt member");
+  std::string names;
+  for (const auto* m : bad) names += (names.empty() ? "" : ", ") + m->name();
+  if (bad.empty() || bad.size() != ids.size())
+    return notPlanned(p, "a CORRUPT alarm names a member this cluster's list does not hold");
+  if (auto why = cannotReplace(in, bad); !why.empty())
+    return notPlanned(p, "CORRUPT on " + names + ", and it cannot be replaced one by one: " + why +
+                             ". Find which members agree (etcdctl endpoint hashkv --cluster) "
+                             "before anything else");
+  p->add_preconditions("CORRUPT on " + names + "; the other voters hold quorum without it");
+  p->set_scenario("CORRUPT_MEMBER");
+  p->set_summary(
+      "member " + names +
+      " raised CORRUPT: its data differs from the others'. Replace it (stop it, remove it, "
+      "add it back as a learner with an empty data dir, promote it), then disarm the alarm");
+  replaceMembers(in, bad, p);
+  std::vector<const qw::api::MemberView*> voters;
+  for (const auto& m : v.members())
+    if (!m.is_learner()) voters.push_back(&m);
+  const PlannerNode* via = nullptr;
+  const std::string urls = clientUrls(in, voters, &via);
+  auto* disarm = p->add_steps();
+  disarm->set_why("disarm CORRUPT now that the member was replaced and is a voter again");
+  disarm->set_command(etcdctlFor(*via, urls) + " alarm disarm");
+  disarm->set_check("[ -z \"$(" + etcdctlFor(*via, urls) + " alarm list)\" ]");
+  disarm->set_destructive(true);
+  finalCheck(in, p, "every voter is healthy again, without the alarm");
+}
+
+// A learner that never became a voter: promote it once it caught up; a learner that cannot catch
+// up is removed, its disk and network looked at, and added again.
+void planLearner(const PlannerInput& in, const qw::api::MemberView& l, qw::api::RecoveryPlan* p) {
+  const auto& v = in.view;
+  p->set_scenario("LEARNER_STUCK");
+  std::vector<const qw::api::MemberView*> voters;
+  double leader_index = -1;
+  for (const auto& m : v.members()) {
+    if (m.is_learner() || !m.healthy()) continue;
+    voters.push_back(&m);
+    if (m.is_leader() && m.has_raft_index()) leader_index = m.raft_index();
+  }
+  std::string lag = "its log against the leader's is not known";
+  if (leader_index > 0 && l.has_raft_applied_index())
+    lag = "it applied " + std::to_string(static_cast<int64_t>(l.raft_applied_index())) + " of " +
+          std::to_string(static_cast<int64_t>(leader_index)) + " entries";
+  p->add_preconditions("learner " + l.name() + " is not promoted; " + lag);
+  p->set_summary(
+      "learner " + l.name() +
+      " was never promoted: promote it once its log is 90% of the leader's; if it never gets "
+      "there, its disk or network cannot keep up: remove it, look at WAL fsync and peer RTT on " +
+      (l.node().empty() ? std::string("its node") : l.node()) + ", and add it again");
+  if (!l.healthy()) bringBack(in, l, p);
+  const PlannerNode* via = nullptr;
+  const std::string urls = clientUrls(in, voters, &via);
+  if (!via) return notPlanned(p, "no healthy voter's client URL is known");
+  const std::string ctl = etcdctlFor(*via, urls);
+  auto* promote = p->add_steps();
+  promote->set_why(
+      "promote " + l.name() +
+      " (retried for a minute: etcd refuses while its log is behind). If it still refuses, "
+      "remove it (" +
+      ctl + " member remove " + l.member_id() +
+      "), fix its disk or network, and add it again as a learner");
+  const std::string voter =
+      "! " + ctl + " member list | grep -q " + shellQuote("^" + l.member_id() + ",.*, true$");
+  promote->set_command(retried(voter, ctl + " member promote " + l.member_id()));
+  promote->set_check(voter);
+  promote->set_destructive(true);
+  p->add_refusals("never add a second learner: etcd allows one");
+  p->add_refusals("never remove a voter to make room for it");
 }
 
 // NOSPACE (ETCD_REFERENCE.md section 11): writes refused cluster-wide. Stop the writer, compact,
@@ -223,76 +249,25 @@ void planNospace(const PlannerInput& in, qw::api::RecoveryPlan* p) {
       "etcd refuses writes cluster-wide: the database reached its quota. Stop what filled it, "
       "compact, defragment every member (followers first, the leader last after moving "
       "leadership away), then disarm the alarm. Restarting etcd frees nothing");
-  const qw::api::MemberView* leader = nullptr;
-  std::vector<const qw::api::MemberView*> followers;
-  std::string all;
-  const PlannerNode* any = nullptr;
+  std::vector<const qw::api::MemberView*> voters;
   for (const auto& m : v.members()) {
     if (m.is_learner()) continue;
+    voters.push_back(&m);
     if (!m.healthy()) {
       p->add_preconditions(m.name() + " is down: it must be back before the alarm can clear");
       bringBack(in, m, p);
     }
-    const PlannerNode* n = findNode(in, m.node());
-    if (!n || n->etcd_endpoint.empty()) continue;
-    all += (all.empty() ? "" : ",") + n->etcd_endpoint;
-    any = n;
-    if (m.is_leader())
-      leader = &m;
-    else
-      followers.push_back(&m);
   }
-  if (!any) {
-    p->set_scenario("NOT_PLANNED");
-    p->set_summary("NOSPACE, and no member's client URL is known");
-    return;
-  }
-  auto url = [&](const qw::api::MemberView& m) { return findNode(in, m.node())->etcd_endpoint; };
-  auto ctlAt = [&](const std::string& u) {
-    std::string c = healthCheck(*any, u);
-    return c.substr(0, c.rfind(" endpoint health"));  // etcdctl with its endpoints and TLS
-  };
-  const std::string ctl = ctlAt(all);
+  const PlannerNode* via = nullptr;
+  const std::string all = clientUrls(in, voters, &via);
+  if (!via) return notPlanned(p, "NOSPACE, and no member's client URL is known");
+  const std::string ctl = etcdctlFor(*via, all);
   auto* stop = p->add_steps();
   stop->set_why(
       "stop the writer that filled the database (the largest prefixes: " + ctl +
       " get / --prefix --keys-only | cut -d/ -f2 | sort | uniq -c | sort -rn | head); delete "
       "what it wrote if it must go");
-  auto* compact = p->add_steps();
-  const std::string one = ctlAt(leader ? url(*leader) : any->etcd_endpoint);
-  compact->set_why(
-      "compact to the current revision: the history of every key becomes free space (a "
-      "revision already compacted is fine)");
-  compact->set_command("REV=$(" + one +
-                       " endpoint status -w json | grep -o '\"revision\":[0-9]*' | head -1 | "
-                       "cut -d: -f2) && " +
-                       one +
-                       " compact \"$REV\" 2>&1 | grep -qE 'compacted revision|required "
-                       "revision has been compacted'");
-  // Followers one at a time, then the leader once leadership moved to a defragmented follower.
-  auto defrag = [&](const qw::api::MemberView& m, const std::string& why) {
-    auto* d = p->add_steps();
-    d->set_node(m.node());
-    d->set_why(why);
-    d->set_command(ctlAt(url(m)) + " --command-timeout=10m defrag");
-    d->set_check(ctlAt(url(m)) + " endpoint status");
-  };
-  for (const auto* f : followers)
-    defrag(*f, "defragment follower " + f->name() +
-                   " (it stalls while it runs; the others keep serving)");
-  if (leader) {
-    if (!followers.empty()) {
-      const auto* to = followers.front();
-      auto* mv = p->add_steps();
-      uint64_t id = std::strtoull(to->member_id().c_str(), nullptr, 16);
-      mv->set_why("move leadership to " + to->name() +
-                  " (defragmented): defragmenting the leader would stall every write");
-      mv->set_command(ctlAt(url(*leader)) + " move-leader " + to->member_id());
-      mv->set_check(ctlAt(url(*to)) +
-                    " endpoint status -w json | grep -q '\"leader\":" + std::to_string(id) + ",'");
-    }
-    defrag(*leader, "defragment " + leader->name() + ", the old leader, last");
-  }
+  defragSteps(in, 0, true, p);
   auto* disarm = p->add_steps();
   disarm->set_why("disarm the alarm now that the space is free; writes work again");
   disarm->set_command(ctl + " alarm disarm");
@@ -304,13 +279,13 @@ void planNospace(const PlannerInput& in, qw::api::RecoveryPlan* p) {
       "do not raise --quota-backend-bytes past 8 GiB, and not as the fix: the writer would fill "
       "that too");
 }
-}  // namespace
 
+}  // namespace
 qw::api::RecoveryPlan planRecovery(const PlannerInput& in) {
   qw::api::RecoveryPlan p;
   const auto& v = in.view;
   p.set_generated_at(qw::rfc3339(in.now_ms));
-  p.set_cluster_state(stateName(v.state()));
+  p.set_cluster_state(State::State_Name(v.state()));
   for (const auto& l : in.lost) p.add_lost(l);
   p.set_snapshot(!in.newest_drilled.empty() ? in.newest_drilled : in.newest_verified);
 
@@ -327,6 +302,11 @@ qw::api::RecoveryPlan planRecovery(const PlannerInput& in) {
                  " (its unit, a watchdog or a script restarting it in a loop) and look at disk "
                  "and power before anything else: a restart replays the WAL on the same disk");
     }
+  // Do not mix recovery with other changes: each one made during this incident is named.
+  for (const auto& c : in.mixed_changes)
+    p.add_guard_rails(c +
+                      ": do not mix recovery with other changes; finish or undo it first, "
+                      "and make no other change until every member is back");
 
   if (v.state() == State::UNKNOWN || v.voting_members() == 0) {
     p.set_scenario("UNKNOWN");
@@ -334,7 +314,7 @@ qw::api::RecoveryPlan planRecovery(const PlannerInput& in) {
     return p;
   }
   if (!in.lost.empty()) {
-    replaceLost(in, &p);
+    planLost(in, &p);
     return p;
   }
   bool corrupt = false, nospace = false;
@@ -342,22 +322,17 @@ qw::api::RecoveryPlan planRecovery(const PlannerInput& in) {
     corrupt |= a.alarm() == "CORRUPT";
     nospace |= a.alarm() == "NOSPACE";
   }
-  if (nospace && !corrupt) {
+  if (corrupt) {
+    planCorrupt(in, &p);
+    return p;
+  }
+  if (nospace) {
     planNospace(in, &p);
     return p;
   }
   for (const auto& a : v.alarms()) {
-    p.set_scenario("NOT_PLANNED");
-    p.set_summary("alarm " + a.alarm() + " on member " + a.member_id() +
-                  ": this version does not plan it yet");
-    if (a.alarm() == "CORRUPT")
-      p.add_refusals(
-          "never disarm CORRUPT before the member is replaced: that hides a member "
-          "whose data differs from the others'");
-    if (a.alarm() == "NOSPACE")
-      p.add_refusals(
-          "restarting etcd frees no space: compact, defragment every member, then "
-          "disarm");
+    notPlanned(&p, "alarm " + a.alarm() + " on member " + a.member_id() +
+                       ": this version does not know it");
     return p;
   }
 
@@ -372,6 +347,13 @@ qw::api::RecoveryPlan planRecovery(const PlannerInput& in) {
                       std::to_string(voters) + " voters healthy, quorum is " +
                       std::to_string(v.quorum_size()));
   if (down.empty()) {
+    for (const auto& w : v.warnings())
+      if (w.code() == qw::api::Warning::LEARNER_NOT_PROMOTED)
+        for (const auto& m : v.members())
+          if (m.is_learner() && (m.name() == w.member() || m.member_id() == w.member())) {
+            planLearner(in, m, &p);
+            return p;
+          }
     p.set_scenario("HEALTHY");
     p.set_summary(p.snapshot().empty()
                       ? "nothing to do; but no verified snapshot exists: a loss now could not be "
@@ -400,8 +382,13 @@ qw::api::RecoveryPlan planRecovery(const PlannerInput& in) {
         "data dirs as they are and quorum returns by itself. Do not reset, restore or "
         "re-create anything while that can happen. If a member's data is gone for good, ask "
         "again with ?lost=NODE");
-  for (const auto* m : down) bringBack(in, *m, &p);
-  finalCheck(in, &p);
+  // A started member answers only once a majority runs: the starts before that have no check.
+  int running = v.healthy_members();
+  for (const auto* m : down) {
+    bringBack(in, *m, &p);
+    if (++running < v.quorum_size()) p.mutable_steps(p.steps_size() - 1)->set_check("");
+  }
+  finalCheck(in, &p, "every voter answers again: quorum is back by itself, nothing was reset");
   p.add_refusals(
       "no --force-new-cluster, no snapshot restore, no k3s --cluster-reset: the old members "
       "would come back into a cluster that no longer knows them, and writes acknowledged after "

@@ -38,7 +38,7 @@ void resolve(Rule* r) {
 
 Table build() {
   Table t;
-  t.version = "2026-12-03.1";  // the recoverability factors joined the table
+  t.version = "2026-12-03.2";  // MIXED_CHANGE joined the table
   t.member_hazard_per_day = 1.0 / (3 * 365);
   t.domain_hazard_per_day = 1.0 / (5 * 365);
   t.at_risk_probability = 0.01;
@@ -266,6 +266,11 @@ Table build() {
        "first (dmesg, the SD card or SSD, vcgencmd get_throttled): every restart replays the WAL "
        "on the same disk",
        "the seed's first recovery mistake: restarting etcd blindly"},
+      // A change during an incident: raised at once, cleared 30 minutes after the newest one.
+      {W::MIXED_CHANGE, Wn, 0, 0, 0, 0,
+       "finish or undo that change, and make no other (membership, version, flags, "
+       "defragmentation) until every member is back; then follow GET /api/v1/recovery/plan",
+       "the seed's second recovery mistake: mixing recovery with unrelated changes"},
   };
   return t;
 }

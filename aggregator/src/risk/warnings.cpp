@@ -276,6 +276,12 @@ std::vector<W> warningConditions(const ClusterInput& in, const qw::api::ClusterV
                   " times in 10 minutes: stop restarting it; look at disk and power");
       }
 
+  if (c.rule(W::MIXED_CHANGE) && in.recent.known && !in.recent.mixed_changes.empty())
+    c.add(W::MIXED_CHANGE, "", "",
+          std::to_string(in.recent.mixed_changes.size()) +
+              " change(s) made during an incident in the last 30 minutes, the newest: " +
+              in.recent.mixed_changes.front());
+
   std::set<uint64_t> leaders;
   for (const auto& n : in.nodes)
     if (n.fresh && n.etcd.reachable() && n.etcd.has_leader()) leaders.insert(n.etcd.leader_id());

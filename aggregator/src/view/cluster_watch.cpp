@@ -1,6 +1,10 @@
 #include "qw/aggregator/view/cluster_watch.h"
 
+#include <algorithm>
+
+#include "api.pb.h"
 #include "qw/log.h"
+#include "qw/time_util.h"
 
 namespace qw::aggregator {
 
@@ -31,6 +35,17 @@ const RecentHistory& ClusterWatch::recent(int64_t now_wall_ms, int64_t now_stead
       if (c.kind == K::Kind_Name(K::LEADER_CHANGE)) r.leader_changes_15m += c.count;
     for (const auto& c : ten)
       if (c.kind == K::Kind_Name(K::ETCD_RESTART)) r.etcd_restarts_10m[c.node] += c.count;
+    // Changes are rare: the log is read for them only when the last hour holds one.
+    for (auto k : {K::MEMBER_ADDED, K::MEMBER_REMOVED, K::MEMBER_PROMOTED, K::ETCD_VERSION_CHANGED,
+                   K::ETCD_CONFIG_CHANGED, K::DEFRAGMENTED}) {
+      bool any = false;
+      for (const auto& c : counts) any |= c.kind == K::Kind_Name(k);
+      if (!any) continue;
+      for (const auto& ev : store_.events(now_wall_ms - 1800'000, K::Kind_Name(k), "", 20))
+        if (ev.e.severity == qw::api::Severity_Name(qw::api::WARNING))
+          r.mixed_changes.push_back(rfc3339(ev.e.ts_ms) + " " + ev.e.message);
+    }
+    std::sort(r.mixed_changes.rbegin(), r.mixed_changes.rend());
   }
   recent_ = std::move(r);
   return recent_;

@@ -47,6 +47,8 @@ struct RecentHistory {
   std::map<std::string, int> etcd_restarts;      // by node
   std::map<std::string, int> node_reboots;       // by node
   std::map<std::string, int> etcd_restarts_10m;  // by node, the newest 10 minutes (guard-rail)
+  // Mixed changes (model/events.h) of the newest 30 minutes, newest first: their messages.
+  std::vector<std::string> mixed_changes;
 };
 
 // One node as the view needs it.

@@ -2,8 +2,12 @@
 // Events derived at ingest from each node's stored samples, in the order the node produced them
 // (a replayed backlog included, stamped with the sample's own time): leader changes, members
 // unreachable and recovered, alarms raised and cleared, etcd restarts, under-voltage and
-// throttling onsets. Connection events (agent connected/disconnected, node reboot) come from the
-// server. Each transition yields one event; a state that persists yields none.
+// throttling onsets, and changes: members added, removed or promoted, a member's version or
+// effective configuration changed, its db file shrank (a defragmentation). A change made while a
+// member is down or an alarm is active, and not part of that member's recovery, is a mixed change
+// (WARNING; the MIXED_CHANGE guard-rail). Connection events (agent connected/disconnected, node
+// reboot) come from the server. Each transition yields one event; a state that persists yields
+// none.
 #include <cstdint>
 #include <map>
 #include <set>
@@ -40,8 +44,25 @@ class EventDeriver {
     int64_t etcd_start_ms = 0;
     bool under_voltage = false;
     bool throttled = false;
+    std::string version;     // etcd's, "" not seen yet
+    std::string config_sig;  // its command line and ETCD_* environment, "" not seen yet
+    int64_t db_size = -1;    // of the process started at etcd_start_ms
   };
+  struct MemberTrack {
+    std::string name;  // empty for a learner not started yet
+    bool learner = false;
+    std::vector<std::string> peers;
+  };
+  // Whether `m` is a member being recovered (by name or peer URL).
+  bool recovering(const MemberTrack& m) const;
   std::string memberLabel(uint64_t id) const;
+  // What makes now an incident ("" none): a member down, an alarm active.
+  std::string incident() const;
+  void membershipChanges(const qw::wire::EtcdSample& e, int64_t ts, std::vector<Event>* out);
+  // A change event; WARNING and named a mixed change when made during an incident and not
+  // `related` to it.
+  void change(int kind, const std::string& node, const std::string& what, bool related, int64_t ts,
+              std::vector<Event>* out);
 
   std::map<std::string, NodeTrack> nodes_;
   std::map<uint64_t, std::string> member_nodes_;
@@ -49,6 +70,14 @@ class EventDeriver {
   uint64_t leader_id_ = 0;
   bool alarms_known_ = false;
   std::set<std::pair<uint64_t, std::string>> alarms_;
+  std::map<uint64_t, MemberTrack> members_;  // the newest authoritative member list
+  bool members_known_ = false;
+  uint64_t members_term_ = 0, cluster_id_ = 0;
+  // Members removed, and nodes whose member was down or removed, during the current incident:
+  // changes about them are that incident's recovery. Cleared when the incident ends.
+  std::set<std::string> recovering_names_, recovering_peers_, recovering_nodes_;
+  std::string during_;  // the incident of the sample being derived ("" none)
+  bool nospace_in_incident_ = false;
 };
 
 }  // namespace qw::aggregator

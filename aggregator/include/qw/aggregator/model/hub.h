@@ -44,6 +44,14 @@ struct NodeState {
   // it when it changes and once a minute), and its receive time; none yet since this start.
   std::optional<qw::wire::EtcdConfig> etcd_config;
   int64_t etcd_config_wall_ms = 0;
+  // The newest MVCC revision its etcd reported and when (it stays after etcd stopped answering:
+  // a restore plan says which writes it loses against it); none yet since this start.
+  std::optional<int64_t> last_revision;
+  int64_t last_revision_wall_ms = 0;
+  std::string last_etcd_version;  // the newest version its etcd reported ("" none yet)
+  // The highest write rate measured on its data dir's disk since this start (bytes/s; 0: none):
+  // a lower bound of what the disk can write, used for a defragmentation's expected stall.
+  double disk_write_peak_bps = 0;
 };
 
 struct MemberInfo {
