@@ -6,14 +6,18 @@
 #             touching the system's apt state; a second run with the cache present needs no network.
 #   --promtool  also fetch Debian 12's prometheus .deb into $QW_CACHE_DIR/prometheus and unpack it
 #             (tests run its promtool on /metrics); nothing is installed, no daemon starts.
+#   --browser also install Debian's chromium and Node.js, and tests/browser's pinned
+#             playwright-core (npm ci, from its package-lock.json) for the dashboard's browser test.
 set -euo pipefail
 want_etcd35=0
 want_bench=0
 want_promtool=0
+want_browser=0
 for a in "$@"; do
   case "$a" in
     --etcd35) want_etcd35=1 ;;
     --promtool) want_promtool=1 ;;
+    --browser) want_browser=1 ;;
     --bench) want_bench=1 ;;
     *) echo "deps.sh: unknown argument $a" >&2; exit 2 ;;
   esac
@@ -28,6 +32,13 @@ PKGS=(
 
 # The benchmarks compare the agent with Debian's node exporter in the same run.
 if [ "$want_bench" = 1 ]; then PKGS+=(prometheus-node-exporter); fi
+# The dashboard's test drives a real headless Chromium (script(1) from bsdutils gives the CLI's
+# colour test a terminal).
+if [ "$want_browser" = 1 ]; then
+  PKGS+=(chromium fonts-dejavu-core bsdutils)
+  command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+  command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -104,5 +115,16 @@ if [ "$want_promtool" = 1 ]; then
     echo "deps.sh: fetching Debian's prometheus package for promtool into $d"
     unpack_debs "$d" "deb URI bookworm main" prometheus
     "$d/root/usr/bin/promtool" --version 2>&1 | head -1 | sed 's/^/deps.sh: /'
+  fi
+fi
+
+if [ "$want_browser" = 1 ]; then
+  here=$(cd "$(dirname "$0")/.." && pwd)/tests/browser
+  if [ ! -d "$here/node_modules/playwright-core" ] ||
+     [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+    echo "deps.sh: npm ci in tests/browser (playwright-core, pinned by package-lock.json)"
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "deps.sh: playwright-core present in tests/browser/node_modules"
   fi
 fi

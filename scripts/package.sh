@@ -283,6 +283,11 @@ build_deb() {  # $1 package $2 arch
     mkdir -p "$d/usr/share/doc/$pkg/examples"
     install -m 0644 packaging/examples/k3s.conf packaging/examples/kubeadm.conf \
       "$d/usr/share/doc/$pkg/examples/"
+  else
+    # Prometheus alerting rules (with their promtool tests) and the Grafana dashboard for /metrics.
+    install -D -m 0644 -t "$d/usr/share/quorumwatch/prometheus" \
+      packaging/prometheus/quorumwatch.rules.yml packaging/prometheus/quorumwatch.rules.test.yml
+    install -D -m 0644 -t "$d/usr/share/quorumwatch/grafana" packaging/grafana/quorumwatch.json
   fi
   # mbedTLS is linked statically on purpose (see the Built-Using field): tell lintian, whose
   # embedded-library tag is an error but one it allows to be overridden.
@@ -336,7 +341,10 @@ for arch in $ARCHES; do
       want="./usr/bin/quorumwatch-aggregator ./usr/bin/quorumwatch
             ./lib/systemd/system/quorumwatch-aggregator.service ./etc/quorumwatch/aggregator.conf
             ./usr/share/man/man8/quorumwatch-aggregator.8.gz ./usr/share/man/man1/quorumwatch.1.gz
-            ./usr/share/doc/quorumwatch-aggregator/copyright"
+            ./usr/share/doc/quorumwatch-aggregator/copyright
+            ./usr/share/quorumwatch/prometheus/quorumwatch.rules.yml
+            ./usr/share/quorumwatch/prometheus/quorumwatch.rules.test.yml
+            ./usr/share/quorumwatch/grafana/quorumwatch.json"
     fi
     for f in $want; do
       if ! grep -q " $f\$" <<<"$c"; then echo "package.sh: $deb lacks $f" >&2; exit 1; fi

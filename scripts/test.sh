@@ -12,7 +12,7 @@
 #               scripts/package.sh's cross builds of the binaries do)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/deps.sh --etcd35 --promtool
+./scripts/deps.sh --etcd35 --promtool --browser
 ./scripts/check-format.sh
 
 BUILD_DIR=${BUILD_DIR:-build-test}

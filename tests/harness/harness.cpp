@@ -154,8 +154,12 @@ std::optional<nlohmann::json> getJson(int port, const std::string& path, int* st
 }
 
 CliResult runCli(int port, const std::string& args) {
-  std::string cmd = binDir() + "/quorumwatch --server http://127.0.0.1:" + std::to_string(port) +
-                    " " + args + " 2>&1";
+  return runShell(binDir() + "/quorumwatch --server http://127.0.0.1:" + std::to_string(port) +
+                  " " + args);
+}
+
+CliResult runShell(const std::string& command) {
+  std::string cmd = command + " 2>&1";
   CliResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -415,10 +419,11 @@ void Agent::start() {
 
 ClusterStack::ClusterStack(const std::string& name, int members,
                            std::vector<std::string> etcd_flags,
-                           std::vector<std::string> agent_flags_in)
+                           std::vector<std::string> agent_flags_in,
+                           std::vector<std::string> aggregator_flags)
     : tmp(name),
       etcd(members, tmp.path(), std::move(etcd_flags)),
-      agg(tmp.path()),
+      agg(tmp.path(), std::move(aggregator_flags)),
       agent_flags(std::move(agent_flags_in)) {
   etcd.start();
   port = agg.start();

@@ -66,6 +66,8 @@ struct CliResult {
   std::string out;
 };
 CliResult runCli(int port, const std::string& args);
+// `command` through sh -c (popen), stderr with stdout.
+CliResult runShell(const std::string& command);
 
 // Which etcd to run: $QW_ETCD_BIN, else by $QW_ETCD ("3.4" = Debian's /usr/bin/etcd, "3.5" = the
 // cache scripts/deps.sh fills).
@@ -172,7 +174,8 @@ class ClusterStack {
  public:
   explicit ClusterStack(const std::string& name, int members = 3,
                         std::vector<std::string> etcd_flags = {},
-                        std::vector<std::string> agent_flags = {});
+                        std::vector<std::string> agent_flags = {},
+                        std::vector<std::string> aggregator_flags = {});
   void addAgent(int member);
   bool view(const std::function<bool(const nlohmann::json&)>& pred);
   bool waitView(const std::function<bool(const nlohmann::json&)>& pred,

@@ -2,6 +2,7 @@
 // agents and the aggregator on 127.0.0.1:9479 (or --port), the cluster view every few seconds
 // until Ctrl-C. --check runs a scripted tour and exits 0 only if it saw what it expects.
 #include <signal.h>
+#include <sys/wait.h>
 #include <filesystem>
 
 #include <cstdio>
@@ -25,7 +26,10 @@ void printView(int port) {
   std::string cmd =
       binDir() + "/quorumwatch status --server http://127.0.0.1:" + std::to_string(port);
   std::fflush(stdout);
-  if (std::system(cmd.c_str()) != 0) std::printf("(aggregator not answering)\n");
+  // Exit code 4: no answer (1 and 2 only say the cluster is not healthy or not known).
+  int st = std::system(cmd.c_str());
+  if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) == 4)
+    std::printf("(aggregator not answering)\n");
   std::fflush(stdout);
 }
 

@@ -1,8 +1,8 @@
 // /healthz, /api/v1/cluster, /metrics and the dashboard page.
 #include "api.pb.h"
+#include "qw/aggregator/api/assets.h"
 #include "qw/aggregator/api/handlers.h"
 #include "qw/aggregator/api/json.h"
-#include "qw/aggregator/api/page.h"
 #include "qw/aggregator/api/params.h"
 #include "qw/aggregator/risk/advice.h"
 #include "qw/aggregator/snapshots/catalog.h"
@@ -15,6 +15,10 @@
 namespace qw::aggregator {
 
 namespace http = boost::beast::http;
+
+const char* const kDashboardPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 qw::api::ClusterView clusterView(ApiContext& s) { return s.watch.view(); }
 
@@ -62,16 +66,32 @@ void addClusterRoutes(Router& r, ApiContext& s) {
     res.prepare_payload();
     return res;
   });
-  auto page = [](const Request& req, const PathParams&) {
-    Response res{http::status::ok, req.version()};
-    res.set(http::field::content_type, "text/html; charset=utf-8");
-    res.keep_alive(req.keep_alive());
-    res.body() = kDashboardPage;
-    res.prepare_payload();
-    return res;
-  };
-  r.add(http::verb::get, "/", page);
-  r.add(http::verb::get, "/index.html", page);
+  // The dashboard (aggregator/web/, compiled in): "/" is index.html. Every answer carries a
+  // strong ETag and "no-cache" (revalidate each time: the names carry no hash, so an upgraded
+  // aggregator must never be shadowed by a cached file), and a policy that lets the page load
+  // only its own files and talk only to this origin.
+  for (const auto& asset : webAssets()) {
+    auto serve = [&asset](const Request& req, const PathParams&) {
+      auto match = req[http::field::if_none_match];
+      bool fresh = !match.empty() && (match == asset.etag || match == "*" ||
+                                      match.find(asset.etag) != std::string_view::npos);
+      Response res{fresh ? http::status::not_modified : http::status::ok, req.version()};
+      res.set(http::field::server, "quorumwatch-aggregator");
+      res.set(http::field::etag, asset.etag);
+      res.set(http::field::cache_control, "no-cache");
+      res.set(http::field::content_type, asset.content_type);
+      res.set("Content-Security-Policy", kDashboardPolicy);
+      res.set("X-Content-Type-Options", "nosniff");
+      res.set("Referrer-Policy", "no-referrer");
+      res.set("X-Frame-Options", "DENY");
+      res.keep_alive(req.keep_alive());
+      if (!fresh) res.body() = std::string(asset.body);
+      res.prepare_payload();
+      return res;
+    };
+    r.add(http::verb::get, std::string(asset.path), serve);
+    if (asset.path == "/index.html") r.add(http::verb::get, "/", serve);
+  }
 }
 
 }  // namespace qw::aggregator

@@ -13,10 +13,6 @@ namespace qw::aggregator {
 
 namespace http = boost::beast::http;
 
-namespace {
-
-// A request that changes something must carry the token, on loopback too; without a configured
-// token nothing may change it.
 std::optional<Response> refuseUnauthorized(const Request& req, const ApiContext& s) {
   if (s.token.empty())
     return errorResponse(req, http::status::forbidden, "forbidden",
@@ -27,8 +23,6 @@ std::optional<Response> refuseUnauthorized(const Request& req, const ApiContext&
                          "a valid 'Authorization: Bearer <token>' header is required");
   return std::nullopt;
 }
-
-}  // namespace
 
 void addSnapshotRoutes(Router& r, ApiContext& s) {
   r.add(http::verb::get, "/api/v1/snapshots", [&s](const Request& req, const PathParams&) {

@@ -104,7 +104,15 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
     labels["code"] = qw::api::Warning::Code_Name(wr.code());
     labels["severity"] = qw::api::Severity_Name(wr.severity());
     labels["member"] = wr.member();
+    labels["expected"] = wr.expected() ? "true" : "false";  // its node is in planned maintenance
     w.sample("quorumwatch_warning_active", labels, 1);
+  }
+  w.family("quorumwatch_maintenance_active", "gauge",
+           "1 for each node in a planned maintenance window (POST /api/v1/maintenance/{node}).");
+  for (const auto& m : v.maintenance()) {
+    auto labels = cl;
+    labels["node"] = m.node();
+    w.sample("quorumwatch_maintenance_active", labels, 1);
   }
   w.family("quorumwatch_member_healthy", "gauge", "1 when the member counts as healthy.");
   w.family("quorumwatch_member_is_leader", "gauge", "1 for the leader.");
@@ -168,6 +176,23 @@ std::string renderMetrics(const qw::api::ClusterView& v, const Hub& hub, const S
            "Agent batches refused because their etcd reports another cluster id.");
   w.sample("quorumwatch_ingest_cluster_refusals_total", {},
            static_cast<double>(self.cluster_refusals));
+  if (self.webhook) {
+    w.family("quorumwatch_webhook_queued", "gauge", "Notifications waiting for the webhook.");
+    w.sample("quorumwatch_webhook_queued", {}, static_cast<double>(self.webhook_queued));
+    w.family("quorumwatch_webhook_delivered_total", "counter", "Notifications answered 2xx.");
+    w.sample("quorumwatch_webhook_delivered_total", {},
+             static_cast<double>(self.webhook_delivered));
+    w.family("quorumwatch_webhook_rejected_total", "counter",
+             "Notifications answered 4xx (not 408/429): not retried.");
+    w.sample("quorumwatch_webhook_rejected_total", {}, static_cast<double>(self.webhook_rejected));
+    w.family("quorumwatch_webhook_dropped_total", "counter",
+             "Notifications dropped, oldest first, because the queue was full.");
+    w.sample("quorumwatch_webhook_dropped_total", {}, static_cast<double>(self.webhook_dropped));
+    w.family("quorumwatch_webhook_failed_attempts_total", "counter",
+             "Deliveries that got no answer or 5xx/408/429 (each retried with backoff).");
+    w.sample("quorumwatch_webhook_failed_attempts_total", {},
+             static_cast<double>(self.webhook_failed_attempts));
+  }
   w.family("quorumwatch_auth_failures_total", "counter", "Agent connections refused for auth.");
   w.sample("quorumwatch_auth_failures_total", {}, static_cast<double>(self.auth_failures));
   w.family("quorumwatch_tls_handshake_failures_total", "counter",

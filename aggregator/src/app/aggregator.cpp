@@ -5,6 +5,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "qw/aggregator/net/server.h"
+#include "qw/aggregator/notify/webhook.h"
 #include "qw/aggregator/risk/table.h"
 #include "qw/fs_util.h"
 #include "qw/log.h"
@@ -130,6 +131,12 @@ void registerOptions(Options& o, AggregatorConfig* c) {
               "File of risk model overrides, KEY = VALUE per line (README \"Risk model\"); empty: "
               "the built-in table.",
               &c->risk_table);
+  o.addString("notify-webhook",
+              "POST each warning raised or cleared and each state change as JSON to this http:// "
+              "or https:// URL (retried with backoff; empty: off).",
+              &c->notify_webhook);
+  o.addInt("notify-queue", "Notifications kept while the webhook is unreachable (oldest dropped).",
+           &c->notify_queue, 1, 100000);
 }
 
 std::string validate(const AggregatorConfig& c) {
@@ -142,6 +149,10 @@ std::string validate(const AggregatorConfig& c) {
   if (c.durability != "normal" && c.durability != "full")
     return "--durability must be normal or full";
   if (c.db.empty()) return "--db must name a file";
+  if (!c.notify_webhook.empty()) {
+    std::string err;
+    if (!parseWebhookUrl(c.notify_webhook, &err)) return "--notify-webhook: " + err;
+  }
   if (c.retention_rollups < c.retention_raw)
     return "--retention-rollups must be at least --retention-raw";
   if (c.db_max_bytes != 0 && c.db_max_bytes < (1 << 20))
@@ -199,6 +210,8 @@ int runAggregator(const AggregatorConfig& c) {
   scfg.scheduler.keep = static_cast<uint32_t>(c.snapshot_keep);
   scfg.scheduler.take_timeout = c.snapshot_timeout;
   scfg.view.max_apply_lag = static_cast<uint64_t>(c.max_apply_lag);
+  scfg.webhook.url = c.notify_webhook;
+  scfg.webhook.queue_limit = static_cast<size_t>(c.notify_queue);
   {
     auto table = std::make_shared<risk::Table>(risk::defaultTable());
     if (!c.risk_table.empty()) {

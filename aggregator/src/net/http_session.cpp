@@ -88,6 +88,11 @@ net::awaitable<void> serve(Stream stream, std::string remote, HttpContext& ctx) 
     // A handler may wait (an agent's answer, within cfg.command_timeout): no read deadline then.
     lowest.expires_never();
     Response res = co_await ctx.router.dispatch(req);
+    if (req.method() == http::verb::head) {  // the GET's headers, its length, no body
+      auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
     lowest.expires_after(30s);
     bool keep = res.keep_alive();
     co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));

@@ -25,6 +25,15 @@ Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, c
   watch_ = std::make_unique<ClusterWatch>(
       hub, cfg_.view, store_, clock_, [this](const std::vector<Event>& e) { ingest_->record(e); });
   ingest_->onCommitted([this] { watch_->evaluate(); });
+  if (!cfg_.webhook.url.empty()) {
+    std::string err;
+    auto target = parseWebhookUrl(cfg_.webhook.url, &err);
+    if (!target) throw std::runtime_error("--notify-webhook: " + err);
+    notifier_ = std::make_unique<WebhookNotifier>(ioc_, cfg_.webhook, *target);
+    watch_->setNotify([this](qw::api::Notification n) { notifier_->notify(std::move(n)); });
+    qw::logger("notify")->info("notifications go to {}://{}:{}", target->tls ? "https" : "http",
+                               target->host, target->port);
+  }
   snapshots_ = std::make_unique<SnapshotCatalog>();
   keeper_ =
       std::make_unique<SnapshotKeeper>(ioc_, *ingest_, *snapshots_, clock_, cfg_.keeper,
@@ -41,13 +50,24 @@ Server::Server(net::io_context& ioc, Store& store, Hub& hub, ServerConfig cfg, c
   api_ = std::make_unique<ApiContext>(ApiContext{hub, store_, *ingest_, *watch_, clock_, cfg_.view,
                                                  cfg_.max_series_points, cfg_.command_timeout,
                                                  nullptr, snapshots_.get(), keeper_.get(),
-                                                 cfg_.token, scheduler_.get()});
+                                                 cfg_.token, scheduler_.get(), &maintenance_});
+  watch_->setMaintenance(&maintenance_);
   api_->stats = [this] {
     SelfStats self = ingest_->stats();
     self.connected_agents = http_->agents;
+    if (notifier_) {
+      auto n = notifier_->stats();
+      self.webhook = true;
+      self.webhook_queued = n.queued;
+      self.webhook_delivered = n.delivered;
+      self.webhook_rejected = n.rejected;
+      self.webhook_dropped = n.dropped;
+      self.webhook_failed_attempts = n.failed_attempts;
+    }
     return self;
   };
   addClusterRoutes(*router_, *api_);
+  addMaintenanceRoutes(*router_, *api_);
   addNodeRoutes(*router_, *api_);
   addHistoryRoutes(*router_, *api_);
   addSnapshotRoutes(*router_, *api_);
@@ -74,6 +94,7 @@ void Server::shutdown() {
   if (snapshot_timer_) snapshot_timer_->cancel();
   keeper_->shutdown();
   scheduler_->shutdown();
+  if (notifier_) notifier_->shutdown();
   ingest_->shutdown();
 }
 

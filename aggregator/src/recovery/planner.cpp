@@ -302,6 +302,12 @@ qw::api::RecoveryPlan planRecovery(const PlannerInput& in) {
                  " (its unit, a watchdog or a script restarting it in a loop) and look at disk "
                  "and power before anything else: a restart replays the WAL on the same disk");
     }
+  // A planned stop is no failure: its member comes back when the work is done.
+  for (const auto& m : v.maintenance())
+    p.add_guard_rails("node " + m.node() + " is in planned maintenance until " + m.until() +
+                      (m.reason().empty() ? "" : " (" + m.reason() + ")") +
+                      ": its member is down by plan; bring it back when the work is done, do "
+                      "not remove or replace it");
   // Do not mix recovery with other changes: each one made during this incident is named.
   for (const auto& c : in.mixed_changes)
     p.add_guard_rails(c +

@@ -131,7 +131,8 @@ void applyRisk(const ClusterInput& in, const risk::Table& table, qw::api::Cluste
   }
   using S = qw::api::ClusterView;
   bool critical_warning = false;
-  for (const auto& w : v->warnings()) critical_warning |= w.severity() == qw::api::CRITICAL;
+  for (const auto& w : v->warnings())
+    critical_warning |= w.severity() == qw::api::CRITICAL && !w.expected();  // not a planned stop
   bool risky = a.probability && *a.probability >= table.at_risk_probability;
   if ((v->state() == S::HEALTHY || v->state() == S::DEGRADED) && (risky || critical_warning)) {
     v->set_state(S::AT_RISK);
@@ -321,8 +322,28 @@ qw::api::ClusterView computeClusterView(const ClusterInput& in) {
   // CRITICAL one makes a HEALTHY cluster DEGRADED; INFO advisories never change the state.
   const auto& table = in.risk_table ? *in.risk_table : risk::defaultTable();
   auto warnings = in.warnings ? *in.warnings : risk::warningConditions(in, v, table);
+  // A node in planned maintenance: its warnings are expected (the stop causes them), they do not
+  // make a HEALTHY cluster DEGRADED, and its member says why it is down. The quorum arithmetic
+  // stays as it is: a planned stop still lowers the tolerance.
+  for (const auto& mw : in.maintenance) {
+    auto* m = v.add_maintenance();
+    m->set_node(mw.node);
+    m->set_started_at(rfc3339(mw.started_wall_ms));
+    m->set_until(rfc3339(mw.until_wall_ms));
+    m->set_reason(mw.reason);
+    m->set_remaining_seconds(std::max<int64_t>(0, mw.until_wall_ms - in.now_wall_ms) / 1000.0);
+    std::string line = "node " + mw.node + " is in planned maintenance until " +
+                       rfc3339(mw.until_wall_ms) +
+                       (mw.reason.empty() ? "" : " (" + mw.reason + ")");
+    v.add_reasons(line);
+    for (auto& mv : *v.mutable_members())
+      if (mv.node() == mw.node)
+        mv.add_reasons("planned maintenance until " + rfc3339(mw.until_wall_ms));
+  }
   for (auto& w : warnings) {
-    if (w.severity() >= qw::api::WARNING && !risk::isRecoverabilityWarning(w.code()) &&
+    if (!w.node().empty() && findWindow(in.maintenance, w.node())) w.set_expected(true);
+    if (w.severity() >= qw::api::WARNING && !w.expected() &&
+        !risk::isRecoverabilityWarning(w.code()) &&
         (v.state() == S::HEALTHY || v.state() == S::DEGRADED)) {
       v.set_state(S::DEGRADED);
       // A member's own health is already a reason ("unhealthy: ...").

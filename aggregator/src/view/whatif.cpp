@@ -6,6 +6,7 @@
 
 #include "qw/aggregator/view/cluster_view.h"
 #include "qw/fs_util.h"
+#include "qw/time_util.h"
 
 namespace qw::aggregator {
 
@@ -17,9 +18,19 @@ qw::api::WhatIf whatIf(const ClusterInput& in, const std::vector<std::string>& d
   const auto now = computeClusterView(in);
   out.set_failure_tolerance_now(now.failure_tolerance());
 
+  // A node in planned maintenance is counted as down whether or not it has stopped yet: the
+  // operator said it will be.
+  std::set<std::string> planned;
+  std::vector<std::string> advice;
+  for (const auto& w : in.maintenance)
+    if (!down.count(w.node)) {
+      planned.insert(w.node);
+      advice.push_back(w.node + " is in planned maintenance until " + rfc3339(w.until_wall_ms) +
+                       ": counted as down");
+    }
   ClusterInput after_in = in;
   for (auto& n : after_in.nodes)
-    if (down.count(n.name)) {
+    if (down.count(n.name) || planned.count(n.name)) {
       n.etcd.set_reachable(false);
       n.etcd.set_error("stopped (what-if)");
     }
@@ -29,7 +40,7 @@ qw::api::WhatIf whatIf(const ClusterInput& in, const std::vector<std::string>& d
   if (after.has_quorum_loss_probability())
     out.set_quorum_loss_probability_after(after.quorum_loss_probability());
 
-  std::vector<std::string> unknown, unsafe, advice;
+  std::vector<std::string> unknown, unsafe;
   std::map<std::string, const NodeInput*> nodes;
   for (const auto& n : in.nodes) nodes[n.name] = &n;
   for (const auto& d : down) {
@@ -55,6 +66,7 @@ qw::api::WhatIf whatIf(const ClusterInput& in, const std::vector<std::string>& d
         advice.push_back(m.name() + " is a learner: stopping it does not change quorum");
       continue;
     }
+    if (planned.count(m.node()) && m.healthy()) continue;  // counted in `after`
     if (m.is_learner()) {
       unsafe.push_back("learner " + m.name() + " is joining: promote it (etcdctl member promote " +
                        m.member_id() + ") or remove it before stopping a voting member");
@@ -62,8 +74,9 @@ qw::api::WhatIf whatIf(const ClusterInput& in, const std::vector<std::string>& d
     }
     if (!m.healthy()) {
       unsafe.push_back("member " + m.name() + " is already unhealthy (" +
-                       (m.reasons_size() ? m.reasons(0) : std::string("no reason")) +
-                       "): bring it back first");
+                       (m.reasons_size() ? m.reasons(0) : std::string("no reason")) + ")" +
+                       (planned.count(m.node()) ? " and in planned maintenance" : "") +
+                       ": bring it back first");
     } else if (m.has_raft_applied_index() && leader_applied > 0 &&
                leader_applied >
                    static_cast<uint64_t>(m.raft_applied_index()) + kCatchingUpEntries) {
@@ -99,7 +112,7 @@ qw::api::WhatIf whatIf(const ClusterInput& in, const std::vector<std::string>& d
                          "), so the cluster does not wait an election timeout");
       if (!m.failure_domain().empty())
         for (const auto& o : now.members())
-          if (&o != &m && !o.is_learner() && !down.count(o.node()) &&
+          if (&o != &m && !o.is_learner() && !down.count(o.node()) && !planned.count(o.node()) &&
               o.failure_domain() == m.failure_domain())
             advice.push_back(m.name() + " shares failure domain " + m.failure_domain() + " with " +
                              o.name() + ": a fault of that domain meanwhile takes both");

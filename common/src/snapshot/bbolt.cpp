@@ -33,6 +33,8 @@ constexpr size_t kTrailerBytes = 32;
 // Tree levels and bucket nesting together. bbolt's trees are balanced and etcd nests no
 // buckets, so a real file is a few levels deep; the bound keeps the recursion's stack small.
 constexpr int kMaxDepth = 64;
+// The revision of etcd's mvcc store before its first write.
+constexpr int64_t kFirstRevision = 1;
 
 uint16_t le16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
 uint32_t le32(const uint8_t* p) {
@@ -285,6 +287,10 @@ class EtcdCollector {
                              num(table_bytes_) + " bytes hold (BboltOptions.max_key_table_bytes)");
     }
     if (compact_finished_ > info_->revision) info_->revision = compact_finished_;
+    // etcd's store starts at revision 1 (its first write is 2) and a restore starts counting
+    // from there, so an empty keyspace restores, and runs, at revision 1. `snapshot status`
+    // prints 0 for it: it reports only the last key's revision.
+    if (info_->revision < kFirstRevision) info_->revision = kFirstRevision;
   }
 
   void setTableBytes(size_t b) { table_bytes_ = b; }

@@ -95,8 +95,10 @@ struct EtcdSnapshotInfo {
   // etcd
   std::vector<std::string> buckets;          // the root buckets, in key order
   std::vector<std::string> missing_buckets;  // which of key, meta, members are not there
-  // The highest main revision in `key`, or the finished compaction's if higher (compaction
-  // removes a deleted key's tombstone, which may have been the newest revision).
+  // etcd's revision, as a restore finds it: the highest main revision in `key`, or the finished
+  // compaction's if higher (compaction removes a deleted key's tombstone, which may have been
+  // the newest revision), and at least 1, where etcd's store starts (an empty keyspace; there
+  // `snapshot status` prints 0). 0 only when !ok.
   int64_t revision = 0;
   int64_t compact_revision = 0;            // meta finishedCompactRev
   int64_t scheduled_compact_revision = 0;  // meta scheduledCompactRev

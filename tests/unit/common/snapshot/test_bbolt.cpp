@@ -515,6 +515,42 @@ TEST_CASE("bbolt: an etcd-like db built by hand yields every field") {
   CHECK(rc.live_keys == 1);
 }
 
+TEST_CASE("bbolt: an empty keyspace is at revision 1, as etcd restores it") {
+  // A fresh etcd's snapshot: `key` is there but empty, meta has no compaction. etcd's store
+  // starts at revision 1 and a restore of this file answers with header revision 1;
+  // `snapshot status` prints 0.
+  snapfix::TempDir t;
+  using E = DbBuilder::Elem;
+  auto fresh = [](std::vector<E> meta) {
+    DbBuilder b(3);
+    b.metas(2, 3);
+    b.leaf(2, {E{"cluster", DbBuilder::inlineBucket({E{"clusterVersion", "3.4.0"}}), true},
+               E{"key", DbBuilder::inlineBucket({}), true},
+               E{"members", DbBuilder::inlineBucket({E{"a1", R"({"id":161,"name":"m1"})"}}), true},
+               E{"meta", DbBuilder::inlineBucket(std::move(meta)), true}});
+    return b;
+  };
+  auto r = readBytes(t, fresh({E{"consistent_index", be64(8)}}).snapshot());
+  INFO(r.error);
+  REQUIRE(r.ok);
+  CHECK(r.missing_buckets.empty());
+  CHECK(r.key_entries == 0);
+  CHECK(r.live_keys_known);
+  CHECK(r.live_keys == 0);
+  CHECK(r.compact_revision == 0);
+  CHECK(r.revision == 1);
+
+  // Every key deleted and compacted away: the compaction's revision, not 1.
+  auto c = readBytes(t, fresh({E{"consistent_index", be64(20)}, E{"finishedCompactRev", rev(12)},
+                               E{"scheduledCompactRev", rev(12)}})
+                            .snapshot());
+  INFO(c.error);
+  REQUIRE(c.ok);
+  CHECK(c.key_entries == 0);
+  CHECK(c.live_keys == 0);
+  CHECK(c.revision == 12);
+}
+
 TEST_CASE("bbolt: missing etcd buckets are named") {
   snapfix::TempDir t;
   using E = DbBuilder::Elem;

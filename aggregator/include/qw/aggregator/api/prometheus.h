@@ -27,6 +27,10 @@ struct SelfStats {
   uint64_t rows_pruned = 0;
   uint64_t db_size_bytes = 0;
   uint64_t cluster_refusals = 0;  // batches refused: their etcd reports another cluster id
+  // --notify-webhook (notify/webhook.h); left out of /metrics when off.
+  bool webhook = false;
+  uint64_t webhook_queued = 0, webhook_delivered = 0, webhook_rejected = 0, webhook_dropped = 0,
+           webhook_failed_attempts = 0;
 };
 
 // Per-node values of a node whose newest sample is stale (nodeFresh) are left out: a dead

@@ -37,6 +37,8 @@ struct AggregatorConfig {
   std::chrono::milliseconds drill_timeout{300000};
   int64_t drill_memory_map = 0;
   std::string risk_table;  // overrides of the risk model (risk/table.h); empty: the built-in one
+  std::string notify_webhook;  // notify/webhook.h; empty: off
+  int64_t notify_queue = 1000;
 };
 
 void registerOptions(Options& o, AggregatorConfig* c);

@@ -13,6 +13,7 @@
 
 #include "api.pb.h"
 #include "qw/aggregator/model/hub.h"
+#include "qw/aggregator/model/maintenance.h"
 #include "qw/aggregator/model/signals.h"
 #include "sample.pb.h"
 
@@ -88,7 +89,8 @@ struct ClusterInput {
   // The warnings raised now, after hysteresis (view/cluster_watch.h). Absent: the view reports
   // the conditions holding in this input as they are (unit tests, a view without a watch).
   std::optional<std::vector<qw::api::Warning>> warnings;
-  std::optional<SnapshotHealth> snapshots;  // absent: not known (unit tests, no keeper)
+  std::optional<SnapshotHealth> snapshots;     // absent: not known (unit tests, no keeper)
+  std::vector<MaintenanceWindow> maintenance;  // planned stops open now (model/maintenance.h)
 };
 
 }  // namespace qw::aggregator

@@ -19,6 +19,7 @@
 #include "qw/aggregator/api/prometheus.h"
 #include "qw/aggregator/ingest/ingest_service.h"
 #include "qw/aggregator/model/hub.h"
+#include "qw/aggregator/notify/webhook.h"
 #include "qw/aggregator/snapshots/keeper.h"
 #include "qw/aggregator/snapshots/scheduler.h"
 #include "qw/aggregator/store/store.h"
@@ -42,6 +43,7 @@ struct ServerConfig {
   std::chrono::milliseconds snapshot_poll{60000};   // how often each agent's catalogue is asked
   KeeperConfig keeper;                              // copies off the node and restore drills
   SchedulerConfig scheduler;                        // snapshots taken through agents
+  WebhookConfig webhook;                            // --notify-webhook (url empty: off)
   ViewConfig view;
 };
 
@@ -82,7 +84,9 @@ class Server {
   Store& store_;
   ServerConfig cfg_;
   const Clock& clock_;
+  MaintenanceBook maintenance_;
   std::unique_ptr<IngestService> ingest_;
+  std::unique_ptr<WebhookNotifier> notifier_;
   std::unique_ptr<ClusterWatch> watch_;
   std::unique_ptr<SnapshotCatalog> snapshots_;
   std::unique_ptr<SnapshotKeeper> keeper_;
